@@ -4,6 +4,7 @@ include mk/rules.mk
 
 .DEFAULT_GOAL := build
 SHELL := /bin/bash
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 
 LIBCOMMON_SRCS := $(sort $(wildcard libcommon/src/*.c))
 LIBCOMMON_A    := $(BUILD)/lib/libcommon.a
@@ -38,8 +39,8 @@ deps-check:
 	@bash scripts/deps.sh check
 
 test: deps
-	@$(MAKE) --no-print-directory build
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
+	@$(MAKE) --no-print-directory -j$(JOBS) build
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 build
 	@bash tests/run.sh
 
 unit: build
@@ -56,7 +57,7 @@ valgrind: build
 	@bash tests/run.sh unit-valgrind
 
 up: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory -j$(JOBS) build
 	@bash scripts/lab.sh up
 
 down:
