@@ -14,6 +14,13 @@
  * use). Label values are passed as varargs const char *, exactly as many as
  * the family declares; a series is created on first use. Keep label values
  * bounded (route templates, never raw paths or user ids).
+ *
+ * Label names must match [a-zA-Z_][a-zA-Z0-9_]* (no "__" prefix, no "le"
+ * on histograms), metric names [a-zA-Z_:][a-zA-Z0-9_:]*; at most 8 labels.
+ * Label values are escaped on render (\\, \", \n); HELP text escapes
+ * backslash and newline. Families render in registration order, series in
+ * creation order. An update on a NULL family is a no-op, so a failed
+ * registration never crashes the caller.
  */
 #include <stddef.h>
 
@@ -36,6 +43,14 @@ void cm_counter_add(struct cm_metric *m, double v, ...);
 void cm_gauge_set(struct cm_metric *m, double v, ...);
 void cm_gauge_add(struct cm_metric *m, double v, ...);
 void cm_histogram_observe(struct cm_metric *m, double v, ...);
+/* Sets a counter mirrored from a monotonic source kept elsewhere (e.g.
+ * process_cpu_seconds_total read from /proc on collect). Do not mix with
+ * cm_counter_add on the same series. */
+void cm_counter_set(struct cm_metric *m, double v, ...);
+
+/* Formats v as the exposition format does (shortest round-trip decimal,
+ * "+Inf", "-Inf", "NaN"); snprintf-style return. */
+int cm_metrics_format_value(char *dst, size_t n, double v);
 
 /* Reads one series back (tests, fault views): 0 and *out, or -1 if the
  * series does not exist. For histograms it reads the sample count. */
