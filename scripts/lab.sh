@@ -108,7 +108,7 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl=unix://$LAB_DIR/supervisor.sock
 
 [program:postgres]
-command=$PG_BIN/postgres -D $LAB_DIR/pg/data -p $PG_PORT -k $LAB_DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300
+command=$PG_BIN/postgres -D $PG_HOME/data -p $PG_PORT -k $PG_HOME -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300
 $([ "$(id -u)" -eq 0 ] && echo "user=postgres")
 priority=10
 stopsignal=INT
@@ -151,7 +151,7 @@ CONF
 
 [program:$name]
 command=bash $ROOT/scripts/lab.sh exec $name
-environment=LAB_DIR="$LAB_DIR",LAB_PORT_OFFSET="$OFF",LAB_BIN_DIR="$BIN"
+environment=LAB_DIR="$LAB_DIR",LAB_PORT_OFFSET="$OFF",LAB_BIN_DIR="$BIN",EXLAB_SUPERVISED="$LAB_DIR"
 priority=$([ "$name" = wallet-signer ] && echo 25 || echo 30)
 stopsignal=TERM
 stopwaitsecs=20
@@ -164,13 +164,8 @@ CONF
 }
 
 init_postgres() {
-    mkdir -p "$LAB_DIR/pg"
-    [ "$(id -u)" -eq 0 ] && chown postgres: "$LAB_DIR/pg"
-    chmod 755 "$LAB_DIR" "$LAB_DIR/pg"
-    if [ ! -f "$LAB_DIR/pg/data/PG_VERSION" ]; then
-        as_pg "$PG_BIN/initdb" -D "$LAB_DIR/pg/data" -U postgres --auth=trust -E UTF8 --no-locale \
-            >"$LAB_DIR/pg-initdb.log" 2>&1 || { cat "$LAB_DIR/pg-initdb.log" >&2; exit 1; }
-    fi
+    PG_HOME=$(pg_home "$LAB_DIR") && pg_init "$PG_HOME" || exit 1
+    echo "$PG_HOME" >"$LAB_DIR/pg.home"
 }
 
 create_databases() {
@@ -250,14 +245,15 @@ lab_pids() {
     for f in /proc/[0-9]*; do
         pid=${f#/proc/}
         [ "$pid" = $$ ] && continue
-        if tr '\0' '\n' <"$f/cmdline" 2>/dev/null | grep -qF -- "$LAB_DIR/" ||
-           tr '\0' '\n' <"$f/environ" 2>/dev/null | grep -qxF -- "LAB_DIR=$LAB_DIR"; then
+        if tr '\0' '\n' 2>/dev/null <"$f/cmdline" | grep -qF -e "$LAB_DIR/" -e "${PG_HOME:-$LAB_DIR}/" ||
+           tr '\0' '\n' 2>/dev/null <"$f/environ" | grep -qxF -- "EXLAB_SUPERVISED=$LAB_DIR"; then
             echo "$pid"
         fi
     done | tr '\n' ' '
 }
 
 down() {
+    PG_HOME=$(cat "$LAB_DIR/pg.home" 2>/dev/null || echo "$LAB_DIR/pg")
     if running; then
         local pid; pid=$(cat "$LAB_DIR/supervisord.pid")
         ctl shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true

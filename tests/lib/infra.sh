@@ -36,25 +36,47 @@ _infra_wait() { # SECONDS COMMAND...: poll until success or deadline
     done
 }
 
-pg_start() { # DIR PORT
-    local dir=$1 port=$2
-    mkdir -p "$dir/pg"
-    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/pg"
-    chmod 755 "$dir" "$dir/pg"
-    if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
-        as_pg "$PG_BIN/initdb" -D "$dir/pg/data" -U postgres --auth=trust -E UTF8 \
-            --no-locale >"$dir/pg/initdb.log" 2>&1 || { cat "$dir/pg/initdb.log" >&2; return 1; }
+# pg_home DIR: the directory holding PostgreSQL's files for DIR, created and
+# owned by the server's user. It is DIR/pg when that user can reach it; as
+# root under a private parent (/root, mktemp -d) it cannot, so the files
+# live in /var/tmp under a name derived from DIR instead.
+pg_home() {
+    local dir=$1 home
+    mkdir -p "$dir"
+    home=$dir/pg
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then
+        home=/var/tmp/exlab-pg-$(printf '%s' "$dir" | md5sum | cut -c1-16)
     fi
-    as_pg "$PG_BIN/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 \
-        -o "-p $port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off \
+    mkdir -p "$home"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$home"
+    chmod 755 "$home"
+    echo "$home"
+}
+
+pg_init() { # HOME
+    [ -f "$1/data/PG_VERSION" ] && return 0
+    as_pg "$PG_BIN/initdb" -D "$1/data" -U postgres --auth=trust -E UTF8 --no-locale \
+        >"$1/initdb.log" 2>&1 || { cat "$1/initdb.log" >&2; return 1; }
+}
+
+pg_start() { # DIR PORT
+    local dir=$1 port=$2 home
+    home=$(pg_home "$dir") && pg_init "$home" || return 1
+    echo "$home" >"$dir/pg.home"
+    as_pg "$PG_BIN/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t 60 \
+        -o "-p $port -k $home -c listen_addresses=127.0.0.1 -c fsync=off \
             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
             -c shared_buffers=128MB" start >/dev/null \
-        || { tail -20 "$dir/pg/server.log" >&2; return 1; }
+        || { tail -20 "$home/server.log" >&2; return 1; }
 }
 
 pg_stop() { # DIR
-    [ -f "$1/pg/data/postmaster.pid" ] || return 0
-    as_pg "$PG_BIN/pg_ctl" -D "$1/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    local home
+    home=$(cat "$1/pg.home" 2>/dev/null) || return 0
+    [ -f "$home/data/postmaster.pid" ] && \
+        as_pg "$PG_BIN/pg_ctl" -D "$home/data" -m fast -w -t 30 stop >/dev/null 2>&1
+    case $home in /var/tmp/exlab-pg-*) rm -rf "$home" ;; esac
+    rm -f "$1/pg.home"
 }
 
 redis_start() { # DIR PORT
@@ -108,7 +130,7 @@ infra_start() { # DIR
 
 infra_new_db() { # NAME -> prints URL
     local name=$1
-    psql "$TEST_PG_ADMIN_URL" -qAt -v ON_ERROR_STOP=1 \
+    PGOPTIONS="-c client_min_messages=warning" psql "$TEST_PG_ADMIN_URL" -qAt -v ON_ERROR_STOP=1 \
         -c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\"" >/dev/null || return 1
     echo "${TEST_PG_ADMIN_URL%/postgres}/$name"
 }
