@@ -29,6 +29,26 @@ if [ -f observability/prometheus/prometheus-local.yml ] && command -v prometheus
     check "Prometheus is ready" wait_for 30 curl -fsS "http://127.0.0.1:$((19090 + LAB_PORT_OFFSET))/-/ready"
 fi
 
+# Checks that need the whole stack running (end-to-end flows, live metrics,
+# learner labs) live in tests/live/*.sh; each gets the lab's addresses.
+set -a
+source "$LAB_DIR/secrets.env"
+GATEWAY_URL=http://127.0.0.1:$((8080 + LAB_PORT_OFFSET))
+TRADING_API_URL=http://127.0.0.1:$((8081 + LAB_PORT_OFFSET))
+MATCHING_URL=http://127.0.0.1:$((8082 + LAB_PORT_OFFSET))
+WALLET_URL=http://127.0.0.1:$((8083 + LAB_PORT_OFFSET))
+RISK_URL=http://127.0.0.1:$((8084 + LAB_PORT_OFFSET))
+CATALOG_URL=http://127.0.0.1:$((8085 + LAB_PORT_OFFSET))
+ORDER_URL=http://127.0.0.1:$((8086 + LAB_PORT_OFFSET))
+PROMETHEUS_URL=http://127.0.0.1:$((19090 + LAB_PORT_OFFSET))
+REDIS_URL=redis://127.0.0.1:$((16379 + LAB_PORT_OFFSET))
+PG_URL=postgresql://postgres@127.0.0.1:$((15432 + LAB_PORT_OFFSET))
+KAFKA_BROKERS=$(cat "$LAB_DIR/kafka.bootstrap")
+set +a
+for t in tests/live/*.sh; do
+    [ -f "$t" ] && subtest "$(basename "$t" .sh)" bash "$t"
+done
+
 out=$(bash scripts/lab.sh up 2>&1); rc=$?
 if [ $rc -eq 0 ] && [ "$(cat "$LAB_DIR/supervisord.pid")" = "$sup_pid" ]; then
     ok "a second lab up is harmless (same supervisor, exit 0)"

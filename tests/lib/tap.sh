@@ -25,3 +25,23 @@ wait_for() {
 }
 
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
+
+# subtest NAME COMMAND...: runs a TAP-speaking program and folds its results
+# into this script's stream (renumbered, its plan checked), so one suite can
+# run many scripts. A crash or a short plan becomes a failure here.
+subtest() {
+    local name=$1; shift
+    local out rc line plan="" seen=0
+    out=$("$@" 2>&1); rc=$?
+    while IFS= read -r line; do
+        case $line in
+        "ok "[0-9]*)     ok "$name: ${line#ok * - }"; seen=$((seen + 1)) ;;
+        "not ok "[0-9]*) not_ok "$name: ${line#not ok * - }"; seen=$((seen + 1)) ;;
+        1..[0-9]*)       plan=${line#1..} ;;
+        *)               echo "# $line" ;;
+        esac
+    done <<<"$out"
+    if [ -n "$plan" ] && [ "$plan" -gt "$seen" ]; then not_ok "$name: planned $plan, ran $seen"; fi
+    if [ "$rc" -ne 0 ] && [ "$_tap_failed" -eq 0 ]; then not_ok "$name: exited $rc"; fi
+    return 0
+}
