@@ -1,0 +1,403 @@
+/*
+ * Consumer-group consumer with manual commits. Offsets become committable
+ * only after the handler reports the message's effect durable (librdkafka's
+ * offset store with enable.auto.offset.store=false), and are committed
+ * only when asked, on revocation and on close. Everything (messages,
+ * rebalances, errors) is served on the thread that calls
+ * cm_kafka_consumer_poll().
+ */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "kafka_internal.h"
+#include "common/banned.h"
+
+#define LAG_REFRESH_MS 1000
+
+struct cm_kafka_consumer {
+    rd_kafka_t *rk;
+    char group[256];
+    atomic_int want_paused;
+    int paused; /* applied state; poll thread only */
+    cm_kafka_rebalance_fn on_rebalance;
+    void *rebalance_ctx;
+    int64_t lag_refreshed_ms;
+    struct cm_metric *consumed;
+    struct cm_metric *lag;
+    struct cm_metric *paused_gauge;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_lag(struct cm_kafka_consumer *c, const char *topic, int32_t partition, double v)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%" PRId32, partition);
+    cm_gauge_set(c->lag, v, topic, p);
+}
+
+static void notify(struct cm_kafka_consumer *c, int assigned,
+                   const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!c->on_rebalance || parts->cnt == 0)
+        return;
+    struct cm_kafka_partition *v = calloc((size_t)parts->cnt, sizeof *v);
+    if (!v) {
+        cm_error("kafka rebalance: out of memory, hook not called");
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        v[i].topic = parts->elems[i].topic;
+        v[i].partition = parts->elems[i].partition;
+    }
+    c->on_rebalance(c->rebalance_ctx, assigned, v, (size_t)parts->cnt);
+    free(v);
+}
+
+static int commit_stored(struct cm_kafka_consumer *c)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return 0;
+    cm_log_kv(CM_LOG_ERROR, "kafka commit failed", "group", c->group, "error",
+              rd_kafka_err2str(err), (const char *)NULL);
+    return -1;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct cm_kafka_consumer *c = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    char n[16];
+    snprintf(n, sizeof n, "%d", parts->cnt);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        cm_log_kv(CM_LOG_INFO, "kafka partitions assigned", "group", c->group, "partitions", n,
+                  (const char *)NULL);
+        notify(c, 1, parts);
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        if (c->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        return;
+    }
+    cm_log_kv(CM_LOG_INFO, "kafka partitions revoked", "group", c->group, "partitions", n,
+              (const char *)NULL);
+    notify(c, 0, parts);
+    /* Hand over exactly where we stopped; the next owner starts there. */
+    if (!rd_kafka_assignment_lost(rk))
+        commit_stored(c);
+    for (int i = 0; i < parts->cnt; i++)
+        set_lag(c, parts->elems[i].topic, parts->elems[i].partition, 0);
+    if (cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+    (void)rk;
+    cm_log_kv(level <= 3 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
+              "component", "kafka-consumer", "facility", fac, (const char *)NULL);
+}
+
+struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_config *cfg,
+                                                 char *err, size_t errlen)
+{
+    char buf[512];
+    struct cm_kafka_consumer *c = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    const char *reset = cfg && cfg->offset_reset ? cfg->offset_reset : "earliest";
+
+    if (!cfg || !cfg->group_id || !*cfg->group_id) {
+        if (err)
+            snprintf(err, errlen, "kafka consumer: group_id is required");
+        return NULL;
+    }
+    if (!cfg->topics || !cfg->topics[0]) {
+        if (err)
+            snprintf(err, errlen, "kafka consumer: at least one topic is required");
+        return NULL;
+    }
+    if (strcmp(reset, "earliest") != 0 && strcmp(reset, "latest") != 0) {
+        if (err)
+            snprintf(err, errlen, "kafka consumer: offset_reset must be earliest or latest");
+        return NULL;
+    }
+    if (strlen(cfg->group_id) >= sizeof c->group) {
+        if (err)
+            snprintf(err, errlen, "kafka consumer: group_id too long");
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c)
+        goto fail;
+    conf = cm_kafka_conf_new_internal(&cfg->kafka, err, errlen);
+    if (!conf)
+        goto fail;
+    /* After the caller's props: these carry the at-least-once contract. */
+    if (cm_kafka_conf_set_internal(conf, "group.id", cfg->group_id, err, errlen) != 0 ||
+        cm_kafka_conf_set_internal(conf, "enable.auto.commit", "false", err, errlen) != 0 ||
+        cm_kafka_conf_set_internal(conf, "enable.auto.offset.store", "false", err, errlen) != 0 ||
+        cm_kafka_conf_set_internal(conf, "auto.offset.reset", reset, err, errlen) != 0)
+        goto fail;
+    snprintf(c->group, sizeof c->group, "%s", cfg->group_id);
+    c->on_rebalance = cfg->on_rebalance;
+    c->rebalance_ctx = cfg->rebalance_ctx;
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_opaque(conf, c);
+    c->consumed = cm_metric_counter("kafka_consumed_total",
+                                    "Messages handled successfully by consumers.", "topic");
+    c->lag = cm_metric_gauge("kafka_consumer_lag",
+                             "Messages between the partition's high watermark and our position.",
+                             "topic,partition");
+    c->paused_gauge = cm_metric_gauge("kafka_consumer_paused",
+                                      "1 while the consumer group's fetching is paused.", "group");
+    cm_gauge_set(c->paused_gauge, 0, c->group);
+
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, buf, sizeof buf);
+    if (!c->rk) {
+        if (err)
+            snprintf(err, errlen, "kafka consumer: %s", buf);
+        goto fail;
+    }
+    conf = NULL;
+    rd_kafka_poll_set_consumer(c->rk);
+
+    int nt = 0;
+    while (cfg->topics[nt])
+        nt++;
+    topics = rd_kafka_topic_partition_list_new(nt);
+    for (int i = 0; i < nt; i++)
+        rd_kafka_topic_partition_list_add(topics, cfg->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kerr) {
+        if (err)
+            snprintf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(kerr));
+        rd_kafka_destroy(c->rk);
+        goto fail;
+    }
+    return c;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    free(c);
+    return NULL;
+}
+
+static void apply_pause(struct cm_kafka_consumer *c)
+{
+    int want = atomic_load(&c->want_paused) != 0;
+    if (want == c->paused)
+        return;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (want)
+            rd_kafka_pause_partitions(c->rk, parts);
+        else
+            rd_kafka_resume_partitions(c->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    c->paused = want;
+    cm_gauge_set(c->paused_gauge, want, c->group);
+    cm_log_kv(CM_LOG_WARN, want ? "kafka consumption paused" : "kafka consumption resumed",
+              "group", c->group, (const char *)NULL);
+}
+
+static void refresh_lag(struct cm_kafka_consumer *c)
+{
+    int64_t now = now_ms();
+    if (now - c->lag_refreshed_ms < LAG_REFRESH_MS)
+        return;
+    c->lag_refreshed_ms = now;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return;
+    if (rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            int64_t lo = -1, hi = -1;
+            /* Cached from fetch responses: no broker round trip. */
+            if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) != 0 ||
+                hi < 0)
+                continue;
+            int64_t pos = tp->offset >= 0 ? tp->offset : lo;
+            if (pos < 0)
+                continue;
+            set_lag(c, tp->topic, tp->partition, (double)(hi > pos ? hi - pos : 0));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+int cm_kafka_msg_header(const struct cm_kafka_msg *m, const char *name, const void **value,
+                        size_t *len)
+{
+    rd_kafka_headers_t *h = NULL;
+    const rd_kafka_message_t *rm = m ? m->internal : NULL;
+    if (!rm || rd_kafka_message_headers(rm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    const void *v;
+    size_t n;
+    if (rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    *value = v;
+    *len = n;
+    return 0;
+}
+
+/* Copies a header into a C string (truncated to outlen - 1). */
+static void header_str(const struct cm_kafka_msg *m, const char *name, char *out, size_t outlen)
+{
+    const void *v;
+    size_t n;
+    out[0] = '\0';
+    if (cm_kafka_msg_header(m, name, &v, &n) != 0 || !v)
+        return;
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+static void rewind_to(struct cm_kafka_consumer *c, const rd_kafka_message_t *rm)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(rm->rkt), rm->partition)->offset =
+        rm->offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
+    if (e) {
+        cm_log_kv(CM_LOG_ERROR, "kafka seek failed", "group", c->group, "error",
+                  rd_kafka_error_string(e), (const char *)NULL);
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms, cm_kafka_handler_fn fn,
+                           void *ctx)
+{
+    apply_pause(c);
+    refresh_lag(c);
+    rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (!rm)
+        return 0;
+    if (rm->err) {
+        int rc = rm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ? 0 : -1;
+        if (rc)
+            cm_log_kv(CM_LOG_WARN, "kafka consumer error", "group", c->group, "error",
+                      rd_kafka_message_errstr(rm), (const char *)NULL);
+        rd_kafka_message_destroy(rm);
+        return rc;
+    }
+    rd_kafka_timestamp_type_t tst;
+    struct cm_kafka_msg m = {
+        .topic = rd_kafka_topic_name(rm->rkt),
+        .partition = rm->partition,
+        .offset = rm->offset,
+        .key = rm->key,
+        .key_len = rm->key_len,
+        .value = rm->payload,
+        .value_len = rm->len,
+        .timestamp_ms = rd_kafka_message_timestamp(rm, &tst),
+        .internal = rm,
+    };
+
+    /* The message's request/trace ids become this thread's log context
+     * for the handler, then the previous context comes back. */
+    char prev_rid[65], prev_tid[65], rid[65], tp[128], tid[33] = "";
+    snprintf(prev_rid, sizeof prev_rid, "%s", cm_log_request_id());
+    snprintf(prev_tid, sizeof prev_tid, "%s", cm_log_trace_id());
+    header_str(&m, CM_KAFKA_HEADER_REQUEST_ID, rid, sizeof rid);
+    header_str(&m, CM_KAFKA_HEADER_TRACEPARENT, tp, sizeof tp);
+    if (cm_kafka_trace_from_parent_internal(tp, strlen(tp), tid, sizeof tid) != 0)
+        tid[0] = '\0';
+    cm_log_set_context(rid[0] ? rid : NULL, tid[0] ? tid : NULL);
+
+    int rc = fn(ctx, &m);
+
+    cm_log_set_context(prev_rid[0] ? prev_rid : NULL, prev_tid[0] ? prev_tid : NULL);
+    if (rc == 0) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, m.topic, m.partition)->offset = m.offset + 1;
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+        /* _STATE: the partition was revoked inside the handler; its next
+         * owner re-reads the message (at-least-once). */
+        if (err && err != RD_KAFKA_RESP_ERR__STATE)
+            cm_log_kv(CM_LOG_WARN, "kafka offset store failed", "error", rd_kafka_err2str(err),
+                      (const char *)NULL);
+        rd_kafka_topic_partition_list_destroy(l);
+        cm_counter_add(c->consumed, 1, m.topic);
+        rd_kafka_message_destroy(rm);
+        return 1;
+    }
+    rewind_to(c, rm);
+    rd_kafka_message_destroy(rm);
+    return -1;
+}
+
+int cm_kafka_consumer_commit_offset(struct cm_kafka_consumer *c, const char *topic,
+                                    int32_t partition, int64_t next_offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, 0);
+    if (!err && l->elems[0].err)
+        err = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        cm_log_kv(CM_LOG_ERROR, "kafka commit failed", "group", c->group, "topic", topic,
+                  "error", rd_kafka_err2str(err), (const char *)NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int cm_kafka_consumer_commit(struct cm_kafka_consumer *c, const struct cm_kafka_msg *m)
+{
+    return cm_kafka_consumer_commit_offset(c, m->topic, m->partition, m->offset + 1);
+}
+
+int cm_kafka_consumer_commit_done(struct cm_kafka_consumer *c) { return commit_stored(c); }
+
+void cm_kafka_consumer_set_paused(struct cm_kafka_consumer *c, int paused)
+{
+    atomic_store(&c->want_paused, paused ? 1 : 0);
+}
+
+int cm_kafka_consumer_paused(const struct cm_kafka_consumer *c)
+{
+    return atomic_load(&((struct cm_kafka_consumer *)c)->want_paused);
+}
+
+int cm_kafka_consumer_close(struct cm_kafka_consumer *c)
+{
+    if (!c)
+        return 0;
+    int rc = commit_stored(c);
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* leaves the group */
+    if (err)
+        cm_log_kv(CM_LOG_WARN, "kafka consumer close", "group", c->group, "error",
+                  rd_kafka_err2str(err), (const char *)NULL);
+    rd_kafka_destroy(c->rk);
+    free(c);
+    return rc;
+}
