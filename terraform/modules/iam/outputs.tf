@@ -1,0 +1,9 @@
+output "role_arns" {
+  description = "IRSA role ARN per key of service_accounts."
+  value       = { for k, v in aws_iam_role.irsa : k => v.arn }
+}
+
+output "github_images_role_arn" {
+  description = "Role assumed by .github/workflows/images.yml (AWS_IMAGES_ROLE_ARN)."
+  value       = try(aws_iam_role.github_images[0].arn, "")
+}
