@@ -165,6 +165,15 @@ const overview = dashboard({
     timeseries('Kafka consumer lag', [target('job_topic:kafka_consumer_lag:sum', '{{job}} {{topic}}')], { w: 8 }),
     timeseries('Withdrawal queue', [target('sum(wallet_withdrawal_queue_depth)', 'queued')], { w: 8 }),
     timeseries('Orders by result', [target('sum by (result) (rate(trading_orders_total[$__rate_interval]))', '{{result}}')], { unit: 'reqps', w: 8, stack: true }),
+    timeseries('Order outbox', [
+      target('sum(trading_outbox_pending)', 'rows pending'),
+      target('max(trading_outbox_oldest_age_seconds)', 'oldest row age (s)'),
+    ], { w: 8 }),
+    timeseries('Gateway rejections', [
+      target('sum by (scope) (rate(gateway_ratelimit_rejections_total[$__rate_interval]))', 'rate limited ({{scope}})'),
+      target('sum by (reason) (rate(gateway_auth_failures_total[$__rate_interval]))', 'auth failed ({{reason}})'),
+    ], { unit: 'reqps', w: 8 }),
+    timeseries('Rate limiter on local fallback', [target('max(gateway_ratelimit_fallback)', 'fallback')], { w: 8, min: 0 }),
   ],
 });
 
