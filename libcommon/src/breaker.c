@@ -61,8 +61,8 @@ const char *cm_breaker_name(const struct cm_breaker *b)
 static void export_state(const struct cm_breaker *b)
 {
     struct cm_metric *m = cm_metric_gauge(
-        "circuit_breaker_state", "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open",
-        "upstream");
+        "circuit_breaker_state",
+        "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open", "upstream");
     if (m)
         cm_gauge_set(m, (double)b->state, b->name);
 }
@@ -161,12 +161,8 @@ int cm_breaker_allow(struct cm_breaker *b)
     pthread_mutex_lock(&b->lock);
     tick(b, now);
     switch (b->state) {
-    case CM_BREAKER_CLOSED:
-        ok = 1;
-        break;
-    case CM_BREAKER_OPEN:
-        ok = 0;
-        break;
+    case CM_BREAKER_CLOSED: ok = 1; break;
+    case CM_BREAKER_OPEN: ok = 0; break;
     case CM_BREAKER_HALF_OPEN:
         if (b->probes_in_flight < b->probes_max) {
             b->probes_in_flight++;
@@ -207,8 +203,7 @@ void cm_breaker_record(struct cm_breaker *b, int success)
         if (should_open(b))
             set_state(b, CM_BREAKER_OPEN, now);
         break;
-    case CM_BREAKER_OPEN:
-        break; /* a late result from before the breaker opened */
+    case CM_BREAKER_OPEN: break; /* a late result from before the breaker opened */
     case CM_BREAKER_HALF_OPEN:
         if (success)
             set_state(b, CM_BREAKER_CLOSED, now);

@@ -187,11 +187,8 @@ int cm_money_mul_div(int64_t a, int64_t b, int64_t c, enum cm_money_round mode, 
         __int128 ar = r < 0 ? -r : r;
         __int128 ad = den < 0 ? -den : den;
         switch (mode) {
-        case CM_ROUND_DOWN:
-            break;
-        case CM_ROUND_UP:
-            q += sign;
-            break;
+        case CM_ROUND_DOWN: break;
+        case CM_ROUND_UP: q += sign; break;
         case CM_ROUND_HALF_EVEN: {
             /* Compare 2*|r| with |den|; |r| < |den| <= 2^63, no overflow. */
             __int128 twice = 2 * ar;
@@ -199,8 +196,7 @@ int cm_money_mul_div(int64_t a, int64_t b, int64_t c, enum cm_money_round mode, 
                 q += sign;
             break;
         }
-        default:
-            return -1;
+        default: return -1;
         }
     } else if (mode != CM_ROUND_DOWN && mode != CM_ROUND_UP && mode != CM_ROUND_HALF_EVEN) {
         return -1;

@@ -92,16 +92,16 @@ const char *cm_http_client_outcome_name(enum cm_http_client_outcome o)
  * network call) so cm_metrics_reset() in tests cannot leave stale pointers. */
 static void count_request(const struct cm_http_client *c, const char *code, double seconds)
 {
-    struct cm_metric *m = cm_metric_counter("http_client_requests_total",
-                                            "Outgoing HTTP requests by upstream and result",
-                                            "upstream,code");
+    struct cm_metric *m =
+        cm_metric_counter("http_client_requests_total",
+                          "Outgoing HTTP requests by upstream and result", "upstream,code");
     if (m)
         cm_counter_add(m, 1, c->name, code);
     if (seconds < 0)
         return;
-    struct cm_metric *h = cm_metric_histogram("http_client_request_duration_seconds",
-                                              "Outgoing HTTP request duration per attempt",
-                                              "upstream", NULL, 0);
+    struct cm_metric *h =
+        cm_metric_histogram("http_client_request_duration_seconds",
+                            "Outgoing HTTP request duration per attempt", "upstream", NULL, 0);
     if (h)
         cm_histogram_observe(h, seconds, c->name);
 }
@@ -392,8 +392,9 @@ static void attempt_once(struct cm_http_client *c, CURL *h, const struct cm_http
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms : timeout_ms));
+    curl_easy_setopt(
+        h, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms : timeout_ms));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
@@ -421,26 +422,18 @@ static void attempt_once(struct cm_http_client *c, CURL *h, const struct cm_http
         return;
     }
     switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        resp->outcome = CM_HTTP_CLIENT_TIMEOUT;
-        break;
+    case CURLE_OPERATION_TIMEDOUT: resp->outcome = CM_HTTP_CLIENT_TIMEOUT; break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_GOT_NOTHING:
     case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-        resp->outcome = CM_HTTP_CLIENT_CONNECT_ERROR;
-        break;
-    case CURLE_FILESIZE_EXCEEDED:
-        resp->outcome = CM_HTTP_CLIENT_TOO_LARGE;
-        break;
+    case CURLE_RECV_ERROR: resp->outcome = CM_HTTP_CLIENT_CONNECT_ERROR; break;
+    case CURLE_FILESIZE_EXCEEDED: resp->outcome = CM_HTTP_CLIENT_TOO_LARGE; break;
     case CURLE_WRITE_ERROR:
         resp->outcome = a.too_large ? CM_HTTP_CLIENT_TOO_LARGE : CM_HTTP_CLIENT_ERROR;
         break;
-    default:
-        resp->outcome = CM_HTTP_CLIENT_ERROR;
-        break;
+    default: resp->outcome = CM_HTTP_CLIENT_ERROR; break;
     }
     if (resp->outcome == CM_HTTP_CLIENT_TOO_LARGE)
         cm_buf_release(&resp->body); /* a truncated body is worse than none */
@@ -452,12 +445,9 @@ static int retryable(const struct cm_http_response *r)
 {
     switch (r->outcome) {
     case CM_HTTP_CLIENT_TIMEOUT:
-    case CM_HTTP_CLIENT_CONNECT_ERROR:
-        return 1;
-    case CM_HTTP_CLIENT_OK:
-        return r->status == 502 || r->status == 503 || r->status == 504;
-    default:
-        return 0;
+    case CM_HTTP_CLIENT_CONNECT_ERROR: return 1;
+    case CM_HTTP_CLIENT_OK: return r->status == 502 || r->status == 503 || r->status == 504;
+    default: return 0;
     }
 }
 

@@ -254,7 +254,7 @@ struct cm_jwt_verifier *cm_jwt_verifier_new(const struct cm_jwt_verifier_config 
         goto fail;
     if (cfg->audience && !(v->audience = strdup(cfg->audience)))
         goto fail;
-    v->leeway_s = cfg->leeway_s == 0 ? CM_JWT_DEFAULT_LEEWAY_S
+    v->leeway_s = cfg->leeway_s == 0  ? CM_JWT_DEFAULT_LEEWAY_S
                   : cfg->leeway_s < 0 ? 0
                                       : cfg->leeway_s;
     v->max_len = cfg->max_token_len ? cfg->max_token_len : CM_JWT_DEFAULT_MAX_LEN;

@@ -52,9 +52,15 @@ static int reset(void **state)
 static struct cm_breaker *mk(int consecutive, int window, int min_calls, int pct, int probes)
 {
     struct cm_breaker_config c = {
-        .name = "risk", .consecutive_failures = consecutive, .window = window,
-        .min_calls = min_calls, .failure_rate_pct = pct, .open_ms = 5000,
-        .half_open_probes = probes, .clock = fake_clock, .clock_ctx = &fake_ms,
+        .name = "risk",
+        .consecutive_failures = consecutive,
+        .window = window,
+        .min_calls = min_calls,
+        .failure_rate_pct = pct,
+        .open_ms = 5000,
+        .half_open_probes = probes,
+        .clock = fake_clock,
+        .clock_ctx = &fake_ms,
     };
     struct cm_breaker *b = cm_breaker_new(&c);
     assert_non_null(b);
@@ -163,7 +169,7 @@ static void test_failure_ratio_window(void **state)
     for (int i = 0; i < 9; i++)
         call(b, i % 2); /* 0,1,0,1,... : 5 failures in 9 calls */
     assert_int_equal(cm_breaker_get_state(b), CM_BREAKER_CLOSED); /* below min_calls */
-    call(b, 1); /* 10 calls, 5 failures = 50 % */
+    call(b, 1);                                                   /* 10 calls, 5 failures = 50 % */
     assert_int_equal(cm_breaker_get_state(b), CM_BREAKER_OPEN);
     cm_breaker_free(b);
 
@@ -244,8 +250,8 @@ static void *hammer_thread(void *arg)
 static void test_threads(void **state)
 {
     (void)state;
-    struct cm_breaker_config c = {.name = "threads", .consecutive_failures = 1000,
-                                  .failure_rate_pct = 90};
+    struct cm_breaker_config c = {
+        .name = "threads", .consecutive_failures = 1000, .failure_rate_pct = 90};
     struct cm_breaker *b = cm_breaker_new(&c);
     struct hammer h[4];
     pthread_t t[4];

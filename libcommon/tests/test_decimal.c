@@ -67,8 +67,8 @@ static const struct parse_case parse_cases[] = {
     {"1.-5", 2, NEG, CM_DECIMAL_EINVAL, 0, NULL},
     {"1", -1, 0, CM_DECIMAL_EINVAL, 0, NULL},
     {"1", 19, 0, CM_DECIMAL_EINVAL, 0, NULL},
-    {"00000000000000000000000000000000000000000000000000000000000000001", 0, 0,
-     CM_DECIMAL_EINVAL, 0, NULL}, /* 65 chars: over the length cap */
+    {"00000000000000000000000000000000000000000000000000000000000000001", 0, 0, CM_DECIMAL_EINVAL,
+     0, NULL}, /* 65 chars: over the length cap */
     /* signs */
     {"-1", 2, 0, CM_DECIMAL_ENEGATIVE, 0, NULL},
     {"-0.01", 2, 0, CM_DECIMAL_ENEGATIVE, 0, NULL},
@@ -118,7 +118,10 @@ static void test_parse_n_and_nul(void **state)
     int64_t v;
     assert_int_equal(cm_decimal_parse_n("1.25xyz", 4, 2, 0, &v), 0);
     assert_int_equal(v, 125);
-    assert_int_equal(cm_decimal_parse_n("1\0" "5", 3, 2, 0, &v), CM_DECIMAL_EINVAL);
+    assert_int_equal(cm_decimal_parse_n("1\0"
+                                        "5",
+                                        3, 2, 0, &v),
+                     CM_DECIMAL_EINVAL);
     assert_int_equal(cm_decimal_parse(NULL, 2, 0, &v), CM_DECIMAL_EINVAL);
     assert_int_equal(cm_decimal_parse("1", 2, 0, NULL), CM_DECIMAL_EINVAL);
 }

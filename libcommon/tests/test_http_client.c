@@ -122,8 +122,12 @@ static int reset(void **state)
 static struct cm_http_client_config base_cfg(const char *name)
 {
     struct cm_http_client_config c = {
-        .name = name, .base_url = base, .timeout_ms = 2000, .connect_timeout_ms = 500,
-        .backoff_base_ms = 1, .backoff_max_ms = 5,
+        .name = name,
+        .base_url = base,
+        .timeout_ms = 2000,
+        .connect_timeout_ms = 500,
+        .backoff_base_ms = 1,
+        .backoff_max_ms = 5,
         .breaker = {.clock = fake_clock, .clock_ctx = &fake_ms},
     };
     return c;
@@ -138,9 +142,9 @@ static struct cm_http_client *client(const struct cm_http_client_config *cfg)
 
 static double requests_metric(const char *upstream, const char *code)
 {
-    struct cm_metric *m = cm_metric_counter("http_client_requests_total",
-                                            "Outgoing HTTP requests by upstream and result",
-                                            "upstream,code");
+    struct cm_metric *m =
+        cm_metric_counter("http_client_requests_total",
+                          "Outgoing HTTP requests by upstream and result", "upstream,code");
     double v = 0;
     if (!m || cm_metric_value(m, &v, upstream, code) < 0)
         return 0;
@@ -307,8 +311,12 @@ static void test_headers_propagated(void **state)
     struct cm_http_client *c = client(&cfg);
     const char *hdrs[] = {"X-Custom: yes", NULL};
     struct cm_http_request req = {
-        .method = "PUT", .path = "/echo", .body = "{\"a\":1}", .body_len = 7,
-        .headers = hdrs, .request_id = "req-123",
+        .method = "PUT",
+        .path = "/echo",
+        .body = "{\"a\":1}",
+        .body_len = 7,
+        .headers = hdrs,
+        .request_id = "req-123",
         .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     };
     struct cm_http_response r;

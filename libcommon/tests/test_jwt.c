@@ -121,8 +121,8 @@ static char *forge_hs256(const char *header, const char *payload, const void *se
     b64url(&b, payload, strlen(payload));
     unsigned char mac[32];
     unsigned int maclen = 0;
-    assert_non_null(HMAC(EVP_sha256(), secret, (int)slen, (unsigned char *)b.data, b.len, mac,
-                         &maclen));
+    assert_non_null(
+        HMAC(EVP_sha256(), secret, (int)slen, (unsigned char *)b.data, b.len, mac, &maclen));
     cm_buf_puts(&b, ".");
     b64url(&b, mac, maclen);
     return cm_buf_detach(&b, NULL);
@@ -143,8 +143,13 @@ static char *forge_unsigned(const char *header, const char *payload, const char 
 static struct cm_jwt_verifier *hs_verifier(void)
 {
     struct cm_jwt_verifier_config c = {
-        .alg = CM_JWT_HS256, .key = (const unsigned char *)SECRET, .key_len = SECRET_LEN,
-        .issuer = "exlab", .audience = "exlab-api", .now = now_fn, .now_ctx = &fake_now,
+        .alg = CM_JWT_HS256,
+        .key = (const unsigned char *)SECRET,
+        .key_len = SECRET_LEN,
+        .issuer = "exlab",
+        .audience = "exlab-api",
+        .now = now_fn,
+        .now_ctx = &fake_now,
     };
     struct cm_jwt_verifier *v = cm_jwt_verifier_new(&c);
     assert_non_null(v);
@@ -154,8 +159,13 @@ static struct cm_jwt_verifier *hs_verifier(void)
 static struct cm_jwt_verifier *pem_verifier(enum cm_jwt_alg alg, const char *pub)
 {
     struct cm_jwt_verifier_config c = {
-        .alg = alg, .key = (const unsigned char *)pub, .key_len = strlen(pub),
-        .issuer = "exlab", .audience = "exlab-api", .now = now_fn, .now_ctx = &fake_now,
+        .alg = alg,
+        .key = (const unsigned char *)pub,
+        .key_len = strlen(pub),
+        .issuer = "exlab",
+        .audience = "exlab-api",
+        .now = now_fn,
+        .now_ctx = &fake_now,
     };
     return cm_jwt_verifier_new(&c);
 }
@@ -165,8 +175,14 @@ static char *issue(enum cm_jwt_alg alg, const char *key, size_t klen, const char
 {
     static const char *const roles[] = {"trader", "admin"};
     struct cm_jwt_signer_config c = {
-        .alg = alg, .key = (const unsigned char *)key, .key_len = klen, .issuer = iss,
-        .audience = aud, .kid = "k1", .now = now_fn, .now_ctx = &fake_now,
+        .alg = alg,
+        .key = (const unsigned char *)key,
+        .key_len = klen,
+        .issuer = iss,
+        .audience = aud,
+        .kid = "k1",
+        .now = now_fn,
+        .now_ctx = &fake_now,
     };
     return cm_jwt_issue(&c, "user-42", roles, 2, ttl, NULL);
 }
@@ -237,33 +253,38 @@ static const struct bad_case hs_cases[] = {
      "\"scope\":\"read  trade\"}",
      0},
     {"nbf within leeway", HS,
-     "{\"sub\":\"u1\",\"exp\":1800000600,\"nbf\":1800000020,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
+     "{\"sub\":\"u1\",\"exp\":1800000600,\"nbf\":1800000020,\"iss\":\"exlab\",\"aud\":\"exlab-"
+     "api\"}",
      0},
     {"expired", HS, "{\"sub\":\"u1\",\"exp\":1799999970,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
      CM_JWT_EEXPIRED},
     {"nbf in future", HS,
-     "{\"sub\":\"u1\",\"exp\":1800000600,\"nbf\":1800000031,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
+     "{\"sub\":\"u1\",\"exp\":1800000600,\"nbf\":1800000031,\"iss\":\"exlab\",\"aud\":\"exlab-"
+     "api\"}",
      CM_JWT_ENOTYET},
-    {"wrong issuer", HS, "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"evil\",\"aud\":\"exlab-api\"}",
-     CM_JWT_EISSUER},
+    {"wrong issuer", HS,
+     "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"evil\",\"aud\":\"exlab-api\"}", CM_JWT_EISSUER},
     {"missing issuer", HS, "{\"sub\":\"u1\",\"exp\":1800000600,\"aud\":\"exlab-api\"}",
      CM_JWT_EISSUER},
-    {"wrong audience", HS, "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"other\"}",
-     CM_JWT_EAUDIENCE},
+    {"wrong audience", HS,
+     "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"other\"}", CM_JWT_EAUDIENCE},
     {"wrong audience array", HS,
-     "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":[\"a\",\"b\"]}", CM_JWT_EAUDIENCE},
+     "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":[\"a\",\"b\"]}",
+     CM_JWT_EAUDIENCE},
     {"missing audience", HS, "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\"}",
      CM_JWT_EAUDIENCE},
-    {"missing exp", HS, "{\"sub\":\"u1\",\"iss\":\"exlab\",\"aud\":\"exlab-api\"}", CM_JWT_EMISSING},
+    {"missing exp", HS, "{\"sub\":\"u1\",\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
+     CM_JWT_EMISSING},
     {"missing sub", HS, "{\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
      CM_JWT_EMISSING},
     {"exp as string", HS,
      "{\"sub\":\"u1\",\"exp\":\"1800000600\",\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
      CM_JWT_EFORMAT},
-    {"sub not string", HS, "{\"sub\":42,\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
-     CM_JWT_EFORMAT},
+    {"sub not string", HS,
+     "{\"sub\":42,\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}", CM_JWT_EFORMAT},
     {"roles not array", HS,
-     "{\"sub\":\"u\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\",\"roles\":\"admin\"}",
+     "{\"sub\":\"u\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\",\"roles\":"
+     "\"admin\"}",
      CM_JWT_EFORMAT},
     {"payload not object", HS, "[1,2]", CM_JWT_EFORMAT},
     {"payload not json", HS, "{nope", CM_JWT_EFORMAT},
@@ -338,7 +359,9 @@ static void test_hs_rs_confusion(void **state)
     cm_jwt_verifier_free(rs);
     /* A verifier configured with a PEM as HMAC secret is refused outright. */
     struct cm_jwt_verifier_config bad = {
-        .alg = CM_JWT_HS256, .key = (const unsigned char *)rsa_a.pub, .key_len = strlen(rsa_a.pub),
+        .alg = CM_JWT_HS256,
+        .key = (const unsigned char *)rsa_a.pub,
+        .key_len = strlen(rsa_a.pub),
     };
     assert_null(cm_jwt_verifier_new(&bad));
     /* RS256 token against an ES256 verifier and vice versa. */
@@ -356,8 +379,8 @@ static void test_bad_keys_refused(void **state)
     assert_null(pem_verifier(CM_JWT_ES256, rsa_a.pub));     /* RSA key for ES256 */
     assert_null(pem_verifier(CM_JWT_RS256, rsa_small.pub)); /* 1024-bit RSA */
     assert_null(pem_verifier(CM_JWT_RS256, "not a pem"));
-    struct cm_jwt_verifier_config c = {.alg = CM_JWT_HS256, .key = (const unsigned char *)"short",
-                                       .key_len = 5};
+    struct cm_jwt_verifier_config c = {
+        .alg = CM_JWT_HS256, .key = (const unsigned char *)"short", .key_len = 5};
     assert_null(cm_jwt_verifier_new(&c));
     c.alg = (enum cm_jwt_alg)0;
     assert_null(cm_jwt_verifier_new(&c));
@@ -379,7 +402,8 @@ static void test_wrong_key_and_tamper(void **state)
     free(t);
 
     struct cm_jwt_verifier *hs = hs_verifier();
-    t = forge_hs256(HS, "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
+    t = forge_hs256(HS,
+                    "{\"sub\":\"u1\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}",
                     "another-secret-another-secret-0123", 34);
     assert_int_equal(cm_jwt_verify(hs, t, &c), CM_JWT_ESIG);
     free(t);
@@ -391,7 +415,8 @@ static void test_wrong_key_and_tamper(void **state)
     struct cm_buf b;
     cm_buf_init(&b, 0);
     cm_buf_append(&b, t, (size_t)(d1 - t) + 1);
-    const char *evil = "{\"sub\":\"admin\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}";
+    const char *evil =
+        "{\"sub\":\"admin\",\"exp\":1800000600,\"iss\":\"exlab\",\"aud\":\"exlab-api\"}";
     b64url(&b, evil, strlen(evil));
     cm_buf_puts(&b, d2);
     assert_int_equal(cm_jwt_verify(rs, b.data, &c), CM_JWT_ESIG);
@@ -420,8 +445,12 @@ static void test_expiry_with_clock(void **state)
 
     /* negative leeway: none at all */
     struct cm_jwt_verifier_config cfg = {
-        .alg = CM_JWT_HS256, .key = (const unsigned char *)SECRET, .key_len = SECRET_LEN,
-        .leeway_s = -1, .now = now_fn, .now_ctx = &fake_now,
+        .alg = CM_JWT_HS256,
+        .key = (const unsigned char *)SECRET,
+        .key_len = SECRET_LEN,
+        .leeway_s = -1,
+        .now = now_fn,
+        .now_ctx = &fake_now,
     };
     hs = cm_jwt_verifier_new(&cfg);
     fake_now = T0 + 59;
@@ -451,8 +480,16 @@ static void test_malformed_and_length(void **state)
     (void)state;
     struct cm_jwt_verifier *hs = hs_verifier();
     struct cm_jwt_claims c;
-    const char *bad[] = {"", "abc", "a.b", "a.b.c.d", "..", "a..c", "eyJhbGciOiJIUzI1NiJ9..",
-                         "eyJhbGciOiJIUzI1NiJ9.e30.", "e=.e30.AA", "!!!.e30.AA"};
+    const char *bad[] = {"",
+                         "abc",
+                         "a.b",
+                         "a.b.c.d",
+                         "..",
+                         "a..c",
+                         "eyJhbGciOiJIUzI1NiJ9..",
+                         "eyJhbGciOiJIUzI1NiJ9.e30.",
+                         "e=.e30.AA",
+                         "!!!.e30.AA"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = cm_jwt_verify(hs, bad[i], &c);
         if (rc >= 0)
@@ -480,9 +517,13 @@ static void test_malformed_and_length(void **state)
 static void test_issue_extra_claims(void **state)
 {
     (void)state;
-    struct cm_jwt_signer_config sc = {.alg = CM_JWT_HS256, .key = (const unsigned char *)SECRET,
-                                      .key_len = SECRET_LEN, .issuer = "exlab",
-                                      .audience = "exlab-api", .now = now_fn, .now_ctx = &fake_now};
+    struct cm_jwt_signer_config sc = {.alg = CM_JWT_HS256,
+                                      .key = (const unsigned char *)SECRET,
+                                      .key_len = SECRET_LEN,
+                                      .issuer = "exlab",
+                                      .audience = "exlab-api",
+                                      .now = now_fn,
+                                      .now_ctx = &fake_now};
     cJSON *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "email", "a@b.c");
     char *t = cm_jwt_issue(&sc, "u9", NULL, 0, 60, extra);

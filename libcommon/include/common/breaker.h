@@ -36,13 +36,13 @@ typedef int64_t (*cm_breaker_clock_fn)(void *ctx);
 
 /* Zero fields take the defaults in brackets. */
 struct cm_breaker_config {
-    const char *name;         /* upstream label; copied; NULL -> "default" */
-    int consecutive_failures; /* [5] */
-    int window;               /* rolling window, calls [20], max CM_BREAKER_MAX_WINDOW */
-    int min_calls;            /* outcomes needed before the ratio applies [window] */
-    int failure_rate_pct;     /* 1..100 opens on ratio; [0] = ratio rule off */
-    int64_t open_ms;          /* [30000] */
-    int half_open_probes;     /* [1] */
+    const char *name;          /* upstream label; copied; NULL -> "default" */
+    int consecutive_failures;  /* [5] */
+    int window;                /* rolling window, calls [20], max CM_BREAKER_MAX_WINDOW */
+    int min_calls;             /* outcomes needed before the ratio applies [window] */
+    int failure_rate_pct;      /* 1..100 opens on ratio; [0] = ratio rule off */
+    int64_t open_ms;           /* [30000] */
+    int half_open_probes;      /* [1] */
     cm_breaker_clock_fn clock; /* NULL: CLOCK_MONOTONIC */
     void *clock_ctx;
 };

@@ -75,28 +75,28 @@ struct cm_http_client_config {
 };
 
 struct cm_http_request {
-    const char *method;        /* "GET", "POST", ...; NULL = GET */
-    const char *path;          /* appended to base_url; must start with '/' */
-    const char *body;          /* borrowed; may be NULL */
+    const char *method; /* "GET", "POST", ...; NULL = GET */
+    const char *path;   /* appended to base_url; must start with '/' */
+    const char *body;   /* borrowed; may be NULL */
     size_t body_len;
-    const char *content_type;  /* [application/json when there is a body] */
+    const char *content_type;   /* [application/json when there is a body] */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
-    const char *request_id;    /* NULL: the log context's request id, if any */
-    const char *traceparent;   /* NULL: built from the log context's trace id */
-    int64_t timeout_ms;        /* per attempt; 0: the client's */
-    int64_t deadline_ms;       /* whole call; 0: the client's */
-    int idempotent;            /* 1: retry this POST/PATCH too */
+    const char *request_id;     /* NULL: the log context's request id, if any */
+    const char *traceparent;    /* NULL: built from the log context's trace id */
+    int64_t timeout_ms;         /* per attempt; 0: the client's */
+    int64_t deadline_ms;        /* whole call; 0: the client's */
+    int idempotent;             /* 1: retry this POST/PATCH too */
 };
 
 /* Owned by the caller; filled by cm_http_client_do, which initialises it:
  * always call cm_http_response_release afterwards, whatever the result. */
 struct cm_http_response {
     enum cm_http_client_outcome outcome;
-    long status;              /* HTTP status, 0 when no response */
-    struct cm_buf body;       /* NUL-terminated when non-empty */
-    char content_type[128];   /* "" if absent (truncated if longer) */
-    char retry_after[64];     /* "" if absent */
-    int attempts;             /* requests actually sent */
+    long status;            /* HTTP status, 0 when no response */
+    struct cm_buf body;     /* NUL-terminated when non-empty */
+    char content_type[128]; /* "" if absent (truncated if longer) */
+    char retry_after[64];   /* "" if absent */
+    int attempts;           /* requests actually sent */
     int64_t elapsed_ms;
 };
 

@@ -28,14 +28,14 @@ struct mini_http_request {
 int mini_http_header(const struct mini_http_request *r, const char *name, char *out, size_t n);
 
 struct mini_http_reply {
-    int status;               /* [200] */
-    const char *body;         /* borrowed until the reply is sent; NULL with
-                                 body_len > 0 sends body_len bytes of 'x' */
-    size_t body_len;          /* [strlen(body)] */
-    const char *headers;      /* extra "Name: value\r\n" lines, or NULL */
-    int delay_ms;             /* wait before answering */
-    int close_without_reply;  /* drop the connection instead */
-    int no_content_length;    /* send the body then close (no Content-Length) */
+    int status;              /* [200] */
+    const char *body;        /* borrowed until the reply is sent; NULL with
+                                body_len > 0 sends body_len bytes of 'x' */
+    size_t body_len;         /* [strlen(body)] */
+    const char *headers;     /* extra "Name: value\r\n" lines, or NULL */
+    int delay_ms;            /* wait before answering */
+    int close_without_reply; /* drop the connection instead */
+    int no_content_length;   /* send the body then close (no Content-Length) */
 };
 
 typedef void (*mini_http_handler_fn)(const struct mini_http_request *req,
