@@ -67,12 +67,17 @@ static void order_status(struct run *r, const struct me_order *o, int type,
            o->filled, o->quote);
 }
 
-/* Band half-width around the last trade price, or -1 when there is none. */
-static int64_t band_width(const struct me_market *m)
+/* Price band around the last trade price: [*lo, *hi], clamped to int64.
+ * Returns 0 when there is no band (disabled or no trade yet). */
+static int band(const struct me_market *m, int64_t *lo, int64_t *hi)
 {
     if (!m->rules.band_bps || m->last_price <= 0)
-        return -1;
-    return (int64_t)((__int128)m->last_price * m->rules.band_bps / 10000);
+        return 0;
+    __int128 w = (__int128)m->last_price * m->rules.band_bps / 10000;
+    __int128 h = m->last_price + w, l = m->last_price - w;
+    *hi = h > INT64_MAX ? INT64_MAX : (int64_t)h;
+    *lo = l < 0 ? 0 : (int64_t)l;
+    return 1;
 }
 
 static int qty_reason(const struct me_rules *ru, int64_t qty)
@@ -104,13 +109,15 @@ static int validate_place(const struct me_market *m, const struct me_cmd *c)
             return ME_R_BAD_TICK;
         if (c->price < ru->min_price || c->price > ru->max_price)
             return ME_R_PRICE_RANGE;
-        int64_t w = band_width(m);
-        if (w >= 0 && (c->price > m->last_price + w ||
-                       c->price < m->last_price - w))
+        int64_t lo, hi;
+        if (band(m, &lo, &hi) && (c->price > hi || c->price < lo))
             return ME_R_PRICE_BAND;
         if ((reason = qty_reason(ru, c->qty)))
             return reason;
-        if ((__int128)c->price * c->qty / m->scale > INT64_MAX)
+        /* The taker's cumulative notional must fit too: a buy pays at most
+         * its limit, a sell can meet bids up to max_price. */
+        int64_t worst = c->side == ME_BUY ? c->price : ru->max_price;
+        if ((__int128)worst * c->qty / m->scale > INT64_MAX)
             return ME_R_OVERFLOW;
         if (c->tif == ME_GTC && c->qty > INT64_MAX - m->side_qty[c->side])
             return ME_R_OVERFLOW;
@@ -125,6 +132,8 @@ static int validate_place(const struct me_market *m, const struct me_cmd *c)
         } else if (c->quote == 0) {
             if ((reason = qty_reason(ru, c->qty)))
                 return reason;
+            if ((__int128)ru->max_price * c->qty / m->scale > INT64_MAX)
+                return ME_R_OVERFLOW;
         } else {
             return ME_R_INVALID;
         }
@@ -190,11 +199,11 @@ static int place(struct run *r)
     int stp = c->stp ? c->stp : m->rules.stp_default;
     int64_t limit = c->price;
     if (!is_limit) {
-        int64_t w = band_width(m);
-        if (side == ME_BUY)
-            limit = w >= 0 ? m->last_price + w : INT64_MAX;
+        int64_t lo, hi;
+        if (band(m, &lo, &hi))
+            limit = side == ME_BUY ? hi : lo;
         else
-            limit = w >= 0 ? m->last_price - w : 0;
+            limit = side == ME_BUY ? INT64_MAX : 0;
     }
     if ((c->flags & ME_FLAG_POST_ONLY) && os->n &&
         crosses(side, os->v[os->n - 1].lv->price, limit)) {

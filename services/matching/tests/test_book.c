@@ -563,6 +563,14 @@ static void test_overflow_rejected(void **state)
     step(m, cmd_limit(6, 1, ME_BUY, 1, 10, ME_GTC));
     EXPECT_TYPES(REJ);
     assert_int_equal(L.ev[0].reason, ME_R_OVERFLOW);
+    /* A sell's notional is bounded by max_price, not by its own limit:
+     * bids up to max_price could take it. Same for a market order. */
+    step(m, cmd_limit(8, 1, ME_SELL, 1, 2, ME_IOC));
+    EXPECT_TYPES(REJ);
+    assert_int_equal(L.ev[0].reason, ME_R_OVERFLOW);
+    step(m, cmd_market(9, 1, ME_SELL, 2, 0, ME_IOC));
+    EXPECT_TYPES(REJ);
+    assert_int_equal(L.ev[0].reason, ME_R_OVERFLOW);
     /* A huge quote budget against a huge book stays in range. */
     step(m, cmd_market(7, 3, ME_SELL, 0, INT64_MAX, ME_IOC));
     EXPECT_TYPES(ACC, TRD, FIL, EXP);
@@ -600,6 +608,29 @@ static void test_price_band(void **state)
     /* A market buy takes up to 12100 inclusive. */
     step(m, cmd_market(8, 3, ME_BUY, 200, 0, ME_IOC));
     EXPECT_TYPES(ACC, TRD, FIL, TRD, FIL, EXP);
+    me_market_free(m);
+
+    /* Extreme band and prices: bounds clamp instead of overflowing. */
+    r = test_rules();
+    r.base_scale = 0;
+    r.tick = 1;
+    r.lot = 1;
+    r.min_qty = 1;
+    r.max_qty = 1;
+    r.min_price = 1;
+    r.max_price = INT64_MAX;
+    r.band_bps = 1000000;
+    r.last_price = INT64_MAX / 2;
+    m = new_market(&r);
+    step(m, cmd_limit(1, 1, ME_BUY, INT64_MAX, 1, ME_GTC));
+    EXPECT_TYPES(ACC);
+    step(m, cmd_market(2, 2, ME_SELL, 1, 0, ME_IOC));
+    EXPECT_TYPES(ACC, TRD, FIL, FIL);
+    assert_int_equal(L.ev[1].quote, INT64_MAX);
+    step(m, cmd_limit(3, 1, ME_SELL, 1, 1, ME_GTC)); /* lower bound: 0 */
+    EXPECT_TYPES(ACC);
+    step(m, cmd_market(4, 2, ME_BUY, 1, 0, ME_IOC));
+    EXPECT_TYPES(ACC, TRD, FIL, FIL);
     me_market_free(m);
 }
 

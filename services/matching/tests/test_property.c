@@ -127,11 +127,15 @@ static int r_qty_reason(const struct me_rules *ru, int64_t qty)
     return 0;
 }
 
-static int64_t r_band(const struct refm *r)
+/* Band as [lo, hi] in 128 bits; 0 when there is none. */
+static int r_band(const struct refm *r, __int128 *lo, __int128 *hi)
 {
     if (!r->ru.band_bps || r->last <= 0)
-        return -1;
-    return (int64_t)((__int128)r->last * r->ru.band_bps / 10000);
+        return 0;
+    __int128 w = (__int128)r->last * r->ru.band_bps / 10000;
+    *lo = r->last - w;
+    *hi = r->last + w;
+    return 1;
 }
 
 static int r_validate(const struct refm *r, const struct me_cmd *c)
@@ -151,12 +155,13 @@ static int r_validate(const struct refm *r, const struct me_cmd *c)
             return ME_R_BAD_TICK;
         if (c->price < ru->min_price || c->price > ru->max_price)
             return ME_R_PRICE_RANGE;
-        int64_t w = r_band(r);
-        if (w >= 0 && (c->price > r->last + w || c->price < r->last - w))
+        __int128 lo, hi;
+        if (r_band(r, &lo, &hi) && (c->price > hi || c->price < lo))
             return ME_R_PRICE_BAND;
         if ((why = r_qty_reason(ru, c->qty)))
             return why;
-        if ((__int128)c->price * c->qty / r->scale > INT64_MAX)
+        if ((__int128)(c->side == ME_BUY ? c->price : ru->max_price) * c->qty /
+                r->scale > INT64_MAX)
             return ME_R_OVERFLOW;
         if (c->tif == ME_GTC && c->qty > INT64_MAX - r->side_qty[c->side])
             return ME_R_OVERFLOW;
@@ -171,6 +176,8 @@ static int r_validate(const struct refm *r, const struct me_cmd *c)
         } else if (c->quote == 0) {
             if ((why = r_qty_reason(ru, c->qty)))
                 return why;
+            if ((__int128)ru->max_price * c->qty / r->scale > INT64_MAX)
+                return ME_R_OVERFLOW;
         } else {
             return ME_R_INVALID;
         }
@@ -274,9 +281,10 @@ static void r_place(struct refm *r, const struct me_cmd *c)
     int stp = c->stp ? c->stp : r->ru.stp_default;
     int64_t limit = c->price;
     if (!is_limit) {
-        int64_t w = r_band(r);
-        limit = c->side == ME_BUY ? (w >= 0 ? r->last + w : INT64_MAX)
-                                  : (w >= 0 ? r->last - w : 0);
+        __int128 lo, hi;
+        int b = r_band(r, &lo, &hi);
+        limit = c->side == ME_BUY ? (b && hi < INT64_MAX ? (int64_t)hi : INT64_MAX)
+                                  : (b && lo > 0 ? (int64_t)lo : 0);
     }
     if ((c->flags & 1) && r_best(r, c->side, limit) >= 0) {
         r_reject(r, ME_R_POST_ONLY);
