@@ -226,7 +226,7 @@ const golden = dashboard({
     ], { w: 6 }),
     timeseries('Resident memory', [target('process_resident_memory_bytes{job="$job"}', '{{instance}}')], { unit: 'bytes', w: 6 }),
     timeseries('Uptime', [target('time() - process_start_time_seconds{job="$job"}', '{{instance}}')], { unit: 's', w: 6 }),
-    timeseries('Faults injected', [target('fault_injection_active{job="$job"} == 1', '{{fault}}')], { w: 12 }),
+    timeseries('Faults injected (count per type)', [target('fault_injection_active{job="$job"} > 0', '{{fault}}')], { w: 12 }),
     row('Dependencies'),
     timeseries('Upstream calls', [
       target('job_upstream:http_client_requests:rate5m{job="$job"}', '{{upstream}}'),
