@@ -51,7 +51,7 @@ static struct fault *faults;
 static int next_id = 1;
 static _Atomic int counts[F_NTYPES];
 
-static void publish_counts(void)
+void faults_publish_metrics(void)
 {
     struct cm_metric *m = cm_metric_gauge("fault_injection_active",
                                           "Active injected faults by type.", "fault");
@@ -309,7 +309,7 @@ int cm_faults_add(const cJSON *spec, char *err, size_t errlen)
     atomic_fetch_add(&counts[f->type], 1);
     int id = f->id;
     pthread_mutex_unlock(&lock);
-    publish_counts();
+    faults_publish_metrics();
     cm_log_kv(CM_LOG_WARN, "fault injected", "fault", type_names[f->type], NULL);
     return id;
 }
@@ -341,7 +341,7 @@ static int clear(int type)
         stop_fault(f);
         free(f);
     }
-    publish_counts();
+    faults_publish_metrics();
     if (n)
         cm_logf(CM_LOG_WARN, "faults cleared: %d", n);
     return n;

@@ -166,6 +166,8 @@ void health_checks_free(struct cm_http_server *s);
  * or the raw path ("*" = any): fills the delay and, when an
  * error fault fires, the status to answer with (0 otherwise). Cheap when no
  * fault is active (one atomic load). */
+/* Registers fault_injection_active{fault} with every type (0 when idle). */
+void faults_publish_metrics(void);
 void faults_for_route(const char *pattern, const char *path, int *delay_ms, int *status);
 
 #endif

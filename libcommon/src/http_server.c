@@ -677,6 +677,8 @@ struct cm_http_server *cm_http_server_new(const struct cm_http_config *cfg,
         (cm_http_server_add_routes(s, cm_health_routes, cm_health_nroutes) < 0 ||
          cm_http_server_add_routes(s, cm_faults_routes, cm_faults_nroutes) < 0))
         goto fail;
+    if (s->cfg.builtin_routes)
+        faults_publish_metrics();
     return s;
 fail:
     cm_http_server_free(s);
