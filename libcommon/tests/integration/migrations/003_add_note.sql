@@ -1,0 +1,2 @@
+ALTER TABLE accounts ADD COLUMN note text;
+CREATE INDEX accounts_note_idx ON accounts (note);
