@@ -10,7 +10,9 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
@@ -406,6 +408,29 @@ static int check_claims(const struct cm_jwt_verifier *v, const cJSON *payload,
     return 0;
 }
 
+/* libjwt 1.10 compares HMACs with strcmp, which leaks timing; so the HMAC
+ * is checked here first in constant time and libjwt only ever compares
+ * signatures that are already known to be right. */
+static int hs256_check(const struct cm_jwt_verifier *v, const char *input, size_t input_len,
+                       const char *sig, size_t sig_len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    struct cm_buf got;
+    int rc = -1;
+    cm_buf_init(&got, 64);
+    if (b64url_decode(&got, sig, sig_len) < 0 || got.len != 32)
+        goto done;
+    if (!HMAC(EVP_sha256(), v->key, (int)v->key_len, (const unsigned char *)input, input_len, mac,
+              &mac_len) ||
+        mac_len != 32)
+        goto done;
+    rc = CRYPTO_memcmp(mac, got.data, 32) == 0 ? 0 : -1;
+done:
+    cm_buf_release(&got);
+    return rc;
+}
+
 /* Decodes one base64url JSON part; NULL if malformed. Caller frees. */
 static cJSON *decode_part(const char *s, size_t n, size_t cap)
 {
@@ -454,6 +479,11 @@ int cm_jwt_verify(const struct cm_jwt_verifier *v, const char *token, struct cm_
     payload = decode_part(d1 + 1, (size_t)(d2 - d1 - 1), v->max_len);
     if (!payload) {
         rc = CM_JWT_EFORMAT;
+        goto done;
+    }
+    if (v->alg == CM_JWT_HS256 &&
+        hs256_check(v, token, (size_t)(d2 - token), d2 + 1, len - (size_t)(d2 + 1 - token)) < 0) {
+        rc = CM_JWT_ESIG;
         goto done;
     }
     if (jwt_decode(&jwt, token, v->key, (int)v->key_len) != 0 || !jwt) {
