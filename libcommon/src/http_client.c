@@ -451,6 +451,20 @@ static int retryable(const struct cm_http_response *r)
     }
 }
 
+/* Retry-After in delta-seconds form, in ms; -1 if absent or an HTTP date. */
+static int64_t retry_after_ms(const char *v)
+{
+    int64_t secs = 0;
+    if (!v[0])
+        return -1;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9' || secs > 86400)
+            return -1;
+        secs = secs * 10 + (*p - '0');
+    }
+    return secs * 1000;
+}
+
 static int upstream_healthy(const struct cm_http_response *r)
 {
     if (r->outcome == CM_HTTP_CLIENT_OK)
@@ -536,6 +550,11 @@ int cm_http_client_do(struct cm_http_client *c, const struct cm_http_request *re
         if (cap > c->backoff_max_ms || cap <= 0)
             cap = c->backoff_max_ms;
         int64_t pause = cap > 0 ? (int64_t)(rand64() % (uint64_t)(cap + 1)) : 0;
+        /* The upstream's own Retry-After wins when longer; if it does not
+         * fit the deadline the caller gets the answer (and header) now. */
+        int64_t ra = retry_after_ms(resp->retry_after);
+        if (ra > pause)
+            pause = ra;
         if (now_ms() + pause >= deadline)
             break;
         cm_log_kv(CM_LOG_DEBUG, "http_client retry", "upstream", c->name, "outcome",

@@ -57,10 +57,12 @@ static void handler(const struct mini_http_request *req, struct mini_http_reply 
         if (s->flaky_left > 0) {
             s->flaky_left--;
             rep->status = 503;
-            rep->headers = "Retry-After: 7\r\n";
         } else {
             rep->body = "recovered";
         }
+    } else if (strcmp(req->path, "/busy") == 0) {
+        rep->status = 503;
+        rep->headers = "Retry-After: 7\r\n";
     } else if (strcmp(req->path, "/fail") == 0) {
         rep->status = 500;
     } else if (strcmp(req->path, "/big") == 0) {
@@ -173,6 +175,21 @@ static void test_get_ok(void **state)
     cm_http_client_free(c);
 }
 
+static void test_connection_reused(void **state)
+{
+    (void)state;
+    struct cm_http_client_config cfg = base_cfg("reuse");
+    struct cm_http_client *c = client(&cfg);
+    struct cm_http_response r;
+    int before = mini_http_server_connections(srv);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(cm_http_client_get(c, "/ok", &r), 0);
+        cm_http_response_release(&r);
+    }
+    assert_int_equal(mini_http_server_connections(srv) - before, 1);
+    cm_http_client_free(c);
+}
+
 static void test_timeout_honoured(void **state)
 {
     (void)state;
@@ -234,12 +251,20 @@ static void test_retry_503_then_ok(void **state)
     assert_true(requests_metric("flaky", "200") == 1);
     cm_http_response_release(&r);
 
-    /* retries exhausted: the last 503 is returned, with Retry-After */
+    /* retries exhausted: the last 503 is returned */
     sc.flaky_left = 10;
     assert_int_equal(cm_http_client_get(c, "/flaky", &r), 0);
     assert_int_equal(r.status, 503);
     assert_int_equal(r.attempts, 4);
+    cm_http_response_release(&r);
+
+    /* Retry-After longer than the deadline allows: answer now, header kept */
+    struct cm_http_request req = {.method = "GET", .path = "/busy", .deadline_ms = 1000};
+    assert_int_equal(cm_http_client_do(c, &req, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.attempts, 1);
     assert_string_equal(r.retry_after, "7");
+    assert_true(r.elapsed_ms < 900);
     cm_http_response_release(&r);
     cm_http_client_free(c);
 }
@@ -500,6 +525,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_get_ok, reset),
+        cmocka_unit_test_setup(test_connection_reused, reset),
         cmocka_unit_test_setup(test_timeout_honoured, reset),
         cmocka_unit_test_setup(test_deadline_bounds_retries, reset),
         cmocka_unit_test_setup(test_retry_503_then_ok, reset),

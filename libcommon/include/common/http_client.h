@@ -17,7 +17,9 @@
  *   OPTIONS, or any method the caller marks idempotent, e.g. a POST with an
  *   idempotency key), only after connection errors, timeouts and 502/503/504,
  *   with "full jitter" backoff: sleep uniform(0, min(backoff_max,
- *   backoff_base * 2^attempt)), and never past the deadline;
+ *   backoff_base * 2^attempt)), stretched to the upstream's Retry-After
+ *   (delta-seconds) when that is longer, and never past the deadline: a
+ *   retry that would not fit returns the current answer at once;
  * - X-Request-Id and traceparent are sent from the caller's values or else
  *   from the log context (cm_log_request_id/cm_log_trace_id), plus any extra
  *   headers; values containing CR or LF are refused (CM_HTTP_CLIENT_ERROR);

@@ -33,6 +33,7 @@ struct mini_http_server {
     mini_http_handler_fn fn;
     void *ctx;
     int requests;
+    int accepted;
     int nconns;
     struct conn *conns[MAX_CONNS];
 };
@@ -230,6 +231,7 @@ static void *accept_main(void *arg)
             continue;
         struct conn *c = calloc(1, sizeof *c);
         pthread_mutex_lock(&s->lock);
+        s->accepted++;
         int room = s->nconns < MAX_CONNS;
         pthread_mutex_unlock(&s->lock);
         if (!c || !room) {
@@ -303,6 +305,14 @@ int mini_http_server_requests(struct mini_http_server *s)
 {
     pthread_mutex_lock(&s->lock);
     int n = s->requests;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+int mini_http_server_connections(struct mini_http_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int n = s->accepted;
     pthread_mutex_unlock(&s->lock);
     return n;
 }

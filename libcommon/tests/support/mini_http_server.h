@@ -48,6 +48,8 @@ struct mini_http_server *mini_http_server_start(mini_http_handler_fn fn, void *c
 int mini_http_server_port(const struct mini_http_server *s);
 /* Requests seen so far (complete heads read). */
 int mini_http_server_requests(struct mini_http_server *s);
+/* Connections accepted so far (to prove keep-alive reuse). */
+int mini_http_server_connections(struct mini_http_server *s);
 /* Stops accepting, wakes delayed replies, joins every thread, frees. */
 void mini_http_server_stop(struct mini_http_server *s);
 
