@@ -1,7 +1,8 @@
 #include "id_map.h"
 
+#include "mem.h"
+
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/banned.h"
 
@@ -18,12 +19,9 @@ static inline size_t slot_of(uint64_t k, size_t mask)
 
 static int alloc_table(struct me_idmap *m, size_t cap)
 {
-    /* malloc + memset rather than calloc: fault every page in now, not on
-     * the first inserts of the hot path. */
-    m->slots = malloc(cap * sizeof(*m->slots));
+    m->slots = me_big_alloc(cap * sizeof(*m->slots));
     if (!m->slots)
         return -1;
-    memset(m->slots, 0, cap * sizeof(*m->slots));
     m->mask = cap - 1;
     m->count = 0;
     return 0;

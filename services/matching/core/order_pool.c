@@ -1,7 +1,8 @@
 #include "order_pool.h"
 
+#include "mem.h"
+
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/banned.h"
 
@@ -11,12 +12,9 @@ static int grow(struct me_pool *p)
     if (!slabs)
         return -1;
     p->slabs = slabs;
-    char *slab = malloc(p->slab_objs * p->obj_size);
+    char *slab = me_big_alloc(p->slab_objs * p->obj_size);
     if (!slab)
         return -1;
-    /* Touch every page now: "preallocated" must also mean no page faults
-     * on the hot path later. */
-    memset(slab, 0, p->slab_objs * p->obj_size);
     slabs[p->nslabs++] = slab;
     /* Thread the slab backwards so objects are handed out in address
      * order: consecutive orders then sit next to each other in memory. */
