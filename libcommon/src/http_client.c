@@ -117,7 +117,8 @@ struct cm_http_client *cm_http_client_new(const struct cm_http_client_config *cf
     }
     if (cfg->timeout_ms < 0 || cfg->deadline_ms < 0 || cfg->connect_timeout_ms < 0 ||
         cfg->max_retries < CM_HTTP_CLIENT_NO_RETRY || cfg->max_retries > 10 ||
-        cfg->backoff_base_ms < 0 || cfg->backoff_max_ms < 0 || cfg->pool_size < 0) {
+        cfg->backoff_base_ms < 0 || cfg->backoff_base_ms > 60000 || cfg->backoff_max_ms < 0 ||
+        cfg->backoff_max_ms > 600000 || cfg->pool_size < 0 || cfg->pool_size > 1024) {
         cm_error("http_client %s: negative or out-of-range setting", cfg->name);
         return NULL;
     }

@@ -468,8 +468,8 @@ static void test_bad_input(void **state)
     assert_int_equal(cm_http_client_do(c, &bad[0], NULL), -1);
     cm_http_client_free(c);
 
-    struct cm_http_client_config bc[6];
-    for (int i = 0; i < 6; i++)
+    struct cm_http_client_config bc[8];
+    for (int i = 0; i < 8; i++)
         bc[i] = base_cfg("cfg");
     bc[0].name = NULL;
     bc[1].base_url = "ftp://x";
@@ -477,7 +477,9 @@ static void test_bad_input(void **state)
     bc[3].timeout_ms = -1;
     bc[4].max_retries = -2;
     bc[5].breaker.failure_rate_pct = 200;
-    for (int i = 0; i < 6; i++)
+    bc[6].backoff_base_ms = INT64_MAX / 2; /* would overflow the exponential backoff */
+    bc[7].pool_size = -1;
+    for (int i = 0; i < 8; i++)
         assert_null(cm_http_client_new(&bc[i]));
     assert_null(cm_http_client_new(NULL));
     assert_string_equal(cm_http_client_outcome_name(CM_HTTP_CLIENT_OPEN), "open");

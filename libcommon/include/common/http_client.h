@@ -67,8 +67,8 @@ struct cm_http_client_config {
     int64_t deadline_ms;        /* whole call incl. retries [timeout_ms * (1 + max_retries)] */
     int64_t connect_timeout_ms; /* [1000] */
     int max_retries;            /* retries after the first attempt [2]; NO_RETRY: none */
-    int64_t backoff_base_ms;    /* [50] */
-    int64_t backoff_max_ms;     /* [1000] */
+    int64_t backoff_base_ms;    /* [50], at most 60000 */
+    int64_t backoff_max_ms;     /* [1000], at most 600000 */
     size_t max_body;            /* response cap [CM_HTTP_CLIENT_DEFAULT_MAX_BODY] */
     int pool_size;              /* idle easy handles kept [8] */
     int breaker_off;            /* 1: no circuit breaker */
