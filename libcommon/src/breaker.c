@@ -62,7 +62,7 @@ static void export_state(const struct cm_breaker *b)
 {
     struct cm_metric *m = cm_metric_gauge(
         "circuit_breaker_state",
-        "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open", "upstream");
+        "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.", "upstream");
     if (m)
         cm_gauge_set(m, (double)b->state, b->name);
 }

@@ -92,16 +92,18 @@ const char *cm_http_client_outcome_name(enum cm_http_client_outcome o)
  * network call) so cm_metrics_reset() in tests cannot leave stale pointers. */
 static void count_request(const struct cm_http_client *c, const char *code, double seconds)
 {
-    struct cm_metric *m =
-        cm_metric_counter("http_client_requests_total",
-                          "Outgoing HTTP requests by upstream and result", "upstream,code");
+    struct cm_metric *m = cm_metric_counter(
+        "http_client_requests_total",
+        "Outgoing HTTP requests by upstream and status code; code is timeout, error or open "
+        "for non-HTTP outcomes.",
+        "upstream,code");
     if (m)
         cm_counter_add(m, 1, c->name, code);
     if (seconds < 0)
         return;
-    struct cm_metric *h =
-        cm_metric_histogram("http_client_request_duration_seconds",
-                            "Outgoing HTTP request duration per attempt", "upstream", NULL, 0);
+    struct cm_metric *h = cm_metric_histogram(
+        "http_client_request_duration_seconds",
+        "Outgoing HTTP request duration by upstream, seconds.", "upstream", NULL, 0);
     if (h)
         cm_histogram_observe(h, seconds, c->name);
 }
@@ -475,12 +477,13 @@ static int upstream_healthy(const struct cm_http_response *r)
 
 static void metric_code(const struct cm_http_response *r, char *out, size_t n)
 {
+    /* observability/metrics-contract.json: the status, or timeout/error/open. */
     if (r->outcome == CM_HTTP_CLIENT_OK)
         snprintf(out, n, "%ld", r->status);
-    else if (r->outcome == CM_HTTP_CLIENT_CONNECT_ERROR)
-        snprintf(out, n, "error");
+    else if (r->outcome == CM_HTTP_CLIENT_TIMEOUT)
+        snprintf(out, n, "timeout");
     else
-        snprintf(out, n, "%s", cm_http_client_outcome_name(r->outcome));
+        snprintf(out, n, "error"); /* connect_error, too_large, error */
 }
 
 int cm_http_client_do(struct cm_http_client *c, const struct cm_http_request *req,

@@ -71,7 +71,7 @@ static double gauge(const char *upstream)
 {
     struct cm_metric *m = cm_metric_gauge("circuit_breaker_state",
                                           "Circuit breaker state per upstream: 0 closed, 1 open, "
-                                          "2 half-open",
+                                          "2 half-open.",
                                           "upstream");
     double v = -1;
     assert_non_null(m);

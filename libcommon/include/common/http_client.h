@@ -31,8 +31,10 @@
  * timeouts and connection errors as failures.
  *
  * Metrics, per attempt (so retries show): http_client_requests_total
- * {upstream,code} where code is the HTTP status or "timeout", "error",
- * "too_large", "open"; http_client_request_duration_seconds{upstream}.
+ * {upstream,code} where code is the HTTP status, "timeout", "open" or
+ * "error" (connection errors and too-large bodies included), as in
+ * observability/metrics-contract.json; http_client_request_duration_seconds
+ * {upstream}.
  *
  * Thread-safety: a client is shared by all threads; easy handles (and
  * their live connections) are reused from a small mutex-guarded pool.
