@@ -34,6 +34,10 @@ struct cm_kafka_consumer {
     struct cm_metric *paused_gauge;
 };
 
+static int (*_Atomic pause_hook)(void);
+
+void cm_kafka_set_pause_hook(int (*fn)(void)) { pause_hook = fn; }
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -205,7 +209,8 @@ fail:
 
 static void apply_pause(struct cm_kafka_consumer *c)
 {
-    int want = atomic_load(&c->want_paused) != 0;
+    int (*hook)(void) = pause_hook;
+    int want = atomic_load(&c->want_paused) != 0 || (hook && hook() == 1);
     if (want == c->paused)
         return;
     rd_kafka_topic_partition_list_t *parts = NULL;

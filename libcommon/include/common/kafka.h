@@ -177,6 +177,10 @@ int cm_kafka_consumer_commit_done(struct cm_kafka_consumer *c);
  * effect on the next poll. */
 void cm_kafka_consumer_set_paused(struct cm_kafka_consumer *c, int paused);
 int cm_kafka_consumer_paused(const struct cm_kafka_consumer *c);
+/* Process-wide pause source consulted on every poll in addition to the
+ * flag above, e.g. cm_kafka_set_pause_hook(cm_faults_kafka_paused) so the
+ * kafka_pause fault pauses every consumer. NULL removes it. */
+void cm_kafka_set_pause_hook(int (*fn)(void));
 
 /* Commits done offsets, leaves the group (partitions are revoked, so the
  * rebalance hook runs), frees. 0, or -1 if the final commit failed. NULL is
