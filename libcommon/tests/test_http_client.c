@@ -368,6 +368,22 @@ static void test_headers_propagated(void **state)
     assert_memory_equal(sc.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36);
     assert_string_equal(sc.traceparent + 52, "-01");
     cm_log_set_context(NULL, NULL);
+
+    /* no context, no caller values: neither header is invented */
+    struct cm_http_request req3 = {.method = "POST", .path = "/echo"};
+    assert_int_equal(cm_http_client_do(c, &req3, &r), 0);
+    cm_http_response_release(&r);
+    assert_string_equal(sc.method, "POST");
+    assert_string_equal(sc.request_id, "");
+    assert_string_equal(sc.traceparent, "");
+    assert_string_equal(sc.body, "");
+
+    /* HEAD: a status, no body */
+    struct cm_http_request head = {.method = "HEAD", .path = "/ok"};
+    assert_int_equal(cm_http_client_do(c, &head, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    cm_http_response_release(&r);
     cm_http_client_free(c);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -584,6 +585,44 @@ static void test_jwks(void **state)
     cm_buf_release(&b);
 }
 
+struct verify_job {
+    struct cm_jwt_verifier *v;
+    const char *token;
+    int ok;
+};
+
+static void *verify_main(void *arg)
+{
+    struct verify_job *j = arg;
+    for (int i = 0; i < 200; i++) {
+        struct cm_jwt_claims c;
+        if (cm_jwt_verify(j->v, j->token, &c) == 0 && strcmp(c.sub, "user-42") == 0)
+            j->ok++;
+    }
+    return NULL;
+}
+
+/* One verifier shared by threads, as the gateway does. */
+static void test_verify_threads(void **state)
+{
+    (void)state;
+    struct cm_jwt_verifier *es = pem_verifier(CM_JWT_ES256, ec_a.pub);
+    char *t = issue(CM_JWT_ES256, ec_a.priv, strlen(ec_a.priv), "exlab", "exlab-api", 600);
+    assert_non_null(t);
+    pthread_t th[4];
+    struct verify_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct verify_job){.v = es, .token = t, .ok = 0};
+        assert_int_equal(pthread_create(&th[i], NULL, verify_main, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].ok, 200);
+    }
+    free(t);
+    cm_jwt_verifier_free(es);
+}
+
 static void test_alg_names(void **state)
 {
     (void)state;
@@ -611,6 +650,7 @@ int main(void)
         cmocka_unit_test_setup(test_malformed_and_length, reset_clock),
         cmocka_unit_test_setup(test_issue_extra_claims, reset_clock),
         cmocka_unit_test_setup(test_jwks, reset_clock),
+        cmocka_unit_test_setup(test_verify_threads, reset_clock),
         cmocka_unit_test(test_alg_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
