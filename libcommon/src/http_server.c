@@ -466,9 +466,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = r;
         begin(r, url, method);
-        if (!r->status && !has_body(r))
-            dispatch(r);
-        return queue(r);
+        /* A response queued on this first call makes libmicrohttpd close
+         * the connection (it cannot know the body was read). Do that only
+         * to refuse a body (413, 401...) without reading it; everything
+         * else answers on the next call and keeps the connection alive. */
+        if (r->status && has_body(r))
+            return queue(r);
+        return MHD_YES;
     }
     if (*upload_data_size) {
         /* libmicrohttpd 0.9.75 cannot queue a response in the middle of a

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# HTTP stack throughput/latency against nginx (the ceiling), same run, same
+# machine, loopback: wrk -t2 -c64 -d5s --latency on
+#   - build/bench/http_bench_server: our stack with routing, metrics and the
+#     JSON access log on (written to /dev/null), one trivial JSON route;
+#   - nginx (Debian nginx-light) serving a small static JSON file,
+#     access_log off, worker_processes auto, private prefix in a temp dir.
+# Prints:
+#   BENCH http.server.throughput <req/s> req/s
+#   BENCH http.server.p99 <ms> ms
+#   BENCH nginx.static.throughput <req/s> req/s
+# Figures are reported, never asserted. Every process started is stopped
+# on exit (trap), failure included.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+SERVER="$ROOT/$BUILD/bench/http_bench_server"
+DURATION=${HTTP_BENCH_DURATION:-5s}
+CONNS=${HTTP_BENCH_CONNS:-64}
+THREADS=${HTTP_BENCH_THREADS:-2}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+for tool in wrk curl; do
+    command -v "$tool" >/dev/null || { echo "bench/http.sh: $tool not installed (make deps)" >&2; exit 1; }
+done
+[ -x "$NGINX" ] || { echo "bench/http.sh: nginx not installed (make deps)" >&2; exit 1; }
+[ -x "$SERVER" ] || { echo "bench/http.sh: $SERVER missing (make build)" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/httpbench.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p i
+    for i in $(seq 1 50); do
+        p=$((20000 + RANDOM % 30000))
+        if port_free "$p"; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+# Polls url until it answers or the deadline (10 s) passes.
+wait_http() {
+    local url=$1 end=$((SECONDS + 10))
+    until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+        [ $SECONDS -lt $end ] || { echo "bench/http.sh: $url never came up" >&2; return 1; }
+        sleep 0.05
+    done
+}
+# wrk output -> "<req/s> <p99 ms>"
+run_wrk() {
+    local out
+    out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency "$1")
+    echo "$out" >"$TMP/wrk.$2.txt"
+    echo "$out" | awk '
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" {
+            v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+            if (unit == "us") v = v / 1000; else if (unit == "s") v = v * 1000; else if (unit == "m") v = v * 60000
+            p99 = v
+        }
+        / Non-2xx or 3xx responses:/ { bad = $NF }
+        END {
+            if (bad > 0) print "bench/http.sh: " bad " non-2xx responses" > "/dev/stderr"
+            printf "%.0f %.3f\n", rps, p99
+        }'
+}
+
+# --- our server
+SPORT=$(free_port)
+"$SERVER" "$SPORT" "$THREADS" /dev/null >"$TMP/server.out" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$SPORT/healthz"
+curl -fsS -o /dev/null "http://127.0.0.1:$SPORT/v1/ping"
+read -r S_RPS S_P99 < <(run_wrk "http://127.0.0.1:$SPORT/v1/ping" server)
+kill -TERM "${PIDS[0]}"
+wait "${PIDS[0]}" || echo "bench/http.sh: server exited non-zero on SIGTERM" >&2
+PIDS=()
+
+# --- nginx ceiling
+NPORT=$(free_port)
+mkdir -p "$TMP/nginx/www" "$TMP/nginx/logs" "$TMP/nginx/tmp"
+printf '{"ok":true}' >"$TMP/nginx/www/ping.json"
+# Run as root, nginx workers drop to an unprivileged user: let them read.
+chmod a+rx "$TMP" "$TMP/nginx" "$TMP/nginx/www"
+chmod a+r "$TMP/nginx/www/ping.json"
+cat >"$TMP/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/tmp/body;
+    proxy_temp_path $TMP/nginx/tmp/proxy;
+    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+    scgi_temp_path $TMP/nginx/tmp/scgi;
+    default_type application/json;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NPORT;
+        root $TMP/nginx/www;
+    }
+}
+CONF
+"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" >"$TMP/nginx.out" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$NPORT/ping.json"
+read -r N_RPS N_P99 < <(run_wrk "http://127.0.0.1:$NPORT/ping.json" nginx)
+
+echo "BENCH http.server.throughput $S_RPS req/s"
+echo "BENCH http.server.p99 $S_P99 ms"
+echo "BENCH nginx.static.throughput $N_RPS req/s"
+awk -v s="$S_RPS" -v n="$N_RPS" -v p="$N_P99" \
+    'BEGIN { if (n > 0) printf "# server/nginx = %.0f%% (target >= 35%%); nginx p99 %s ms\n", 100 * s / n, p }'
