@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  EVENTS_DIR, DECIMAL_PATTERN, UDECIMAL_PATTERN, MONEY_NAME,
+  EVENTS_DIR, DECIMAL_PATTERN, UDECIMAL_PATTERN, isMoneyName,
   readJson, listSchemaFiles, newAjv, loadEvents, checkEvent,
 } from './lib.mjs';
 
@@ -94,7 +94,7 @@ test('events: every money-like field is a decimal string, never a number', () =>
   for (const rel of files) {
     const s = readJson(path.join(EVENTS_DIR, rel));
     eachProperty(s, '#', (name, sub, ptr) => {
-      if (!MONEY_NAME.test(name)) return;
+      if (!isMoneyName(name)) return;
       if (COUNT_EXEMPT.has(`${rel}${ptr}`)) return;
       if (sub === true || sub === false) return; // presence switches inside oneOf
       checked++;

@@ -15,8 +15,18 @@ export const OPENAPI_DIR = path.join(ROOT, 'proto/openapi');
 export const DECIMAL_PATTERN = '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?$';
 export const UDECIMAL_PATTERN = '^(0|[1-9][0-9]*)(\\.[0-9]+)?$';
 
-// Field names that carry money or quantities and so must be decimal strings.
-export const MONEY_NAME = /(^|_)(amount|amounts|price|prices|quantity|qty|fee|fees|total|balance|available|held|notional|volume|open|high|low|close|cost|budget|limit_amount|filled|remaining|subtotal)(_|$)/;
+// Field names that carry money or quantities and so must be decimal strings:
+// the name's last word is a money word ("quote" only as the last word of a
+// longer name: filled_quote yes, quote = an asset symbol no). open_time,
+// price_band_bps, open_orders, quote_scale... are therefore not money.
+const MONEY_WORDS = new Set(['amount', 'price', 'quantity', 'qty', 'fee', 'total', 'balance', 'available',
+  'held', 'notional', 'volume', 'open', 'high', 'low', 'close', 'budget', 'filled', 'remaining', 'subtotal',
+  'size', 'position', 'exposure', 'cost']);
+export function isMoneyName(name) {
+  const words = name.split('_');
+  const last = words[words.length - 1];
+  return MONEY_WORDS.has(last) || (last === 'quote' && words.length > 1);
+}
 
 export function readJson(file) {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
