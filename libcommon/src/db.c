@@ -22,17 +22,15 @@ int cm_db_is_retryable(const char *s)
 static const char *error_kind(const char *sqlstate, int connection_bad)
 {
     if (connection_bad)
-        return "connection_lost";
+        return "connection";
     if (!sqlstate || !*sqlstate)
         return "query";
     if (strcmp(sqlstate, CM_DB_SERIALIZATION_FAILURE) == 0)
         return "serialization";
     if (strcmp(sqlstate, CM_DB_DEADLOCK_DETECTED) == 0)
-        return "deadlock";
+        return "serialization"; /* both are retryable conflicts */
     if (strcmp(sqlstate, "57014") == 0)
         return "timeout";
-    if (strncmp(sqlstate, "23", 2) == 0)
-        return "constraint";
     return "query";
 }
 
@@ -121,7 +119,7 @@ int cm_db_tx_iso(struct cm_db_pool *pool, enum cm_db_isolation iso, cm_db_tx_fn 
 {
     struct cm_metric *retries =
         cm_metric_counter("db_tx_retries_total",
-                          "Transactions run again after a serialization failure or deadlock.",
+                          "Transactions retried after a serialization failure or deadlock.",
                           NULL);
     if (err)
         memset(err, 0, sizeof *err);

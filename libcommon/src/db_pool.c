@@ -113,10 +113,10 @@ struct cm_db_pool *cm_db_pool_open(const struct cm_db_pool_config *cfg, char *er
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
-    p->conns = cm_metric_gauge("db_pool_connections", "Pooled database connections by state.",
+    p->conns = cm_metric_gauge("db_pool_connections", "PostgreSQL pool connections by state (in_use, idle).",
                                "state");
-    p->errors = cm_metric_counter("db_errors_total", "Database errors by kind.", "kind");
-    p->hist = cm_metric_histogram("db_query_duration_seconds", "Database statement latency.",
+    p->errors = cm_metric_counter("db_errors_total", "PostgreSQL errors by kind (connection, query, serialization, timeout).", "kind");
+    p->hist = cm_metric_histogram("db_query_duration_seconds", "PostgreSQL query duration, seconds.",
                                   NULL, NULL, 0);
     cm_gauge_add(p->conns, 0, "in_use");
     cm_gauge_add(p->conns, 0, "idle");
@@ -200,7 +200,7 @@ struct cm_db_conn *cm_db_acquire(struct cm_db_pool *p, int timeout_ms)
 {
     int (*hook)(const char *) = drop_hook;
     if (hook && hook("postgres") == 1) {
-        cm_counter_add(p->errors, 1, "dropped");
+        cm_counter_add(p->errors, 1, "connection");
         return NULL;
     }
     struct timespec dl;
@@ -223,7 +223,7 @@ struct cm_db_conn *cm_db_acquire(struct cm_db_pool *p, int timeout_ms)
             break;
         if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT) {
             pthread_mutex_unlock(&p->mu);
-            cm_counter_add(p->errors, 1, "acquire_timeout");
+            cm_counter_add(p->errors, 1, "timeout");
             cm_log_kv(CM_LOG_WARN, "database pool exhausted: acquire timed out",
                       (const char *)NULL);
             return NULL;
@@ -237,7 +237,7 @@ struct cm_db_conn *cm_db_acquire(struct cm_db_pool *p, int timeout_ms)
         if (!healthy(c->pg)) {
             cm_log_kv(CM_LOG_WARN, "database connection broken; reconnecting", "error",
                       PQerrorMessage(c->pg), (const char *)NULL);
-            cm_counter_add(p->errors, 1, "connection_lost");
+            cm_counter_add(p->errors, 1, "connection");
             PQfinish(c->pg);
             c->pg = NULL;
         }
@@ -249,7 +249,7 @@ struct cm_db_conn *cm_db_acquire(struct cm_db_pool *p, int timeout_ms)
             snprintf(msg, sizeof msg, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
             msg[strcspn(msg, "\n")] = '\0';
             cm_log_kv(CM_LOG_ERROR, "database connect failed", "error", msg, (const char *)NULL);
-            cm_counter_add(p->errors, 1, "connect");
+            cm_counter_add(p->errors, 1, "connection");
             PQfinish(c->pg);
             c->pg = NULL;
             pthread_mutex_lock(&p->mu);

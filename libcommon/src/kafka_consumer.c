@@ -167,14 +167,17 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_opaque(conf, c);
-    c->consumed = cm_metric_counter("kafka_consumed_total",
-                                    "Messages handled successfully by consumers.", "topic");
+    c->consumed = cm_metric_counter("kafka_consumed_total", "Kafka messages consumed per topic.",
+                                    "topic");
     c->lag = cm_metric_gauge("kafka_consumer_lag",
-                             "Messages between the partition's high watermark and our position.",
+                             "Messages between the consumer group's position and the "
+                             "partition's high watermark.",
                              "topic,partition");
     c->paused_gauge = cm_metric_gauge("kafka_consumer_paused",
-                                      "1 while the consumer group's fetching is paused.", "group");
-    cm_gauge_set(c->paused_gauge, 0, c->group);
+                                      "1 while the consumer is paused (back-pressure or fault), "
+                                      "else 0.",
+                                      NULL);
+    cm_gauge_add(c->paused_gauge, 0);
 
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, buf, sizeof buf);
     if (!c->rk) {
@@ -222,7 +225,7 @@ static void apply_pause(struct cm_kafka_consumer *c)
         rd_kafka_topic_partition_list_destroy(parts);
     }
     c->paused = want;
-    cm_gauge_set(c->paused_gauge, want, c->group);
+    cm_gauge_add(c->paused_gauge, want ? 1 : -1); /* sums over the process's consumers */
     cm_log_kv(CM_LOG_WARN, want ? "kafka consumption paused" : "kafka consumption resumed",
               "group", c->group, (const char *)NULL);
 }
@@ -398,6 +401,8 @@ int cm_kafka_consumer_close(struct cm_kafka_consumer *c)
     if (!c)
         return 0;
     int rc = commit_stored(c);
+    if (c->paused)
+        cm_gauge_add(c->paused_gauge, -1);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* leaves the group */
     if (err)
         cm_log_kv(CM_LOG_WARN, "kafka consumer close", "group", c->group, "error",

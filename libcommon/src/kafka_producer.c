@@ -109,9 +109,10 @@ struct cm_kafka_producer *cm_kafka_producer_open(const struct cm_kafka_config *c
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, p);
-    p->produced = cm_metric_counter("kafka_produced_total", "Messages delivered to Kafka.", "topic");
+    p->produced = cm_metric_counter("kafka_produced_total",
+                                    "Kafka messages delivered (acknowledged) per topic.", "topic");
     p->errors = cm_metric_counter("kafka_produce_errors_total",
-                                  "Messages Kafka did not accept (enqueue or delivery failure).",
+                                  "Kafka messages that failed delivery per topic.",
                                   "topic");
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, buf, sizeof buf);
     if (!p->rk) {

@@ -255,10 +255,14 @@ struct cm_redis *cm_redis_open(const struct cm_redis_config *cfg, char *err, siz
         goto oom;
     for (int i = 0; i < r->nslots; i++)
         pthread_mutex_init(&r->slots[i].mu, NULL);
+    /* Label-free, as in observability/metrics-contract.json; the kind of a
+     * failure goes to the log instead. */
     r->duration = cm_metric_histogram("redis_command_duration_seconds",
-                                      "Redis command latency by command.", "command", NULL, 0);
-    r->errors = cm_metric_counter("redis_errors_total", "Redis failures by kind.", "kind");
-    r->up = cm_metric_gauge("redis_up", "1 when the last Redis exchange succeeded.", NULL);
+                                      "Redis command duration, seconds.", NULL, NULL, 0);
+    r->errors = cm_metric_counter("redis_errors_total",
+                                  "Redis commands that failed (connection or reply error).", NULL);
+    r->up = cm_metric_gauge("redis_up", "1 if the last Redis command or ping succeeded, else 0.",
+                            NULL);
     return r;
 oom:
     if (err)
@@ -362,14 +366,14 @@ fail:
     int64_t wait = (int64_t)BACKOFF_MIN_MS << shift;
     s->retry_at_ms = now + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
     s->failures++;
-    cm_counter_add(r->errors, 1, "connect");
+    cm_counter_add(r->errors, 1);
     cm_gauge_set(r->up, 0);
     if (s->failures == 1) /* once per outage, not once per command */
         cm_log_kv(CM_LOG_WARN, "redis connect failed", "error", msg, (const char *)NULL);
     return -1;
 }
 
-/* Bounded label: lowercased command name, or "other". */
+/* Command name for messages: lowercased, or "other". */
 static void command_label(const char *cmd, size_t len, char *out, size_t outlen)
 {
     size_t i;
@@ -400,7 +404,7 @@ int cm_redis_command(struct cm_redis *r, struct cm_redis_reply *out, int argc, c
     command_label(argv[0], argvlen ? argvlen[0] : strlen(argv[0]), label, sizeof label);
     int (*hook)(const char *) = drop_hook;
     if (hook && hook("redis") == 1) {
-        cm_counter_add(r->errors, 1, "dropped");
+        cm_counter_add(r->errors, 1);
         set_error(out, "redis connection dropped (fault injection)");
         return -1;
     }
@@ -418,8 +422,7 @@ int cm_redis_command(struct cm_redis *r, struct cm_redis_reply *out, int argc, c
     redisReply *rep = redisCommandArgv(s->ctx, argc, argv, argvlen);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     cm_histogram_observe(r->duration,
-                         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-                         label);
+                         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     if (!rep) {
         /* The context is unusable after any I/O error: drop it; the next
          * command reconnects at once (a failed reconnect then backs off). */
@@ -430,7 +433,7 @@ int cm_redis_command(struct cm_redis *r, struct cm_redis_reply *out, int argc, c
                  timeout ? "command timed out" : s->ctx->errstr);
         drop_conn(s);
         pthread_mutex_unlock(&s->mu);
-        cm_counter_add(r->errors, 1, timeout ? "timeout" : "io");
+        cm_counter_add(r->errors, 1);
         cm_gauge_set(r->up, 0);
         set_error(out, msg);
         return -1;
@@ -439,7 +442,7 @@ int cm_redis_command(struct cm_redis *r, struct cm_redis_reply *out, int argc, c
     cm_gauge_set(r->up, 1);
     int rc = rep->type == REDIS_REPLY_ERROR ? -1 : 0;
     if (rc)
-        cm_counter_add(r->errors, 1, "reply");
+        cm_counter_add(r->errors, 1);
     if (out && copy_reply(rep, out) != 0) {
         set_error(out, "redis: out of memory");
         rc = -1;

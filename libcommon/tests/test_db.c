@@ -87,7 +87,7 @@ static void unreachable_database(void **state)
     assert_int_equal(idle, 0);
     struct cm_metric *errors = cm_metric_counter("db_errors_total", "x", "kind");
     double v = 0;
-    assert_int_equal(cm_metric_value(errors, &v, "connect"), 0);
+    assert_int_equal(cm_metric_value(errors, &v, "connection"), 0);
     assert_true(v >= 3);
     assert_null(cm_db_query(NULL, "SELECT 1", 0, NULL));
     assert_string_equal(cm_db_sqlstate(NULL), "");

@@ -13,7 +13,8 @@
  * cm_db_tx fills, so callers branch on the code, not on message text.
  *
  * Metrics: db_pool_connections{state="in_use"|"idle"},
- * db_query_duration_seconds, db_errors_total{kind}, db_tx_retries_total.
+ * db_query_duration_seconds, db_errors_total{kind="connection"|"query"|
+ * "serialization"|"timeout"}, db_tx_retries_total.
  *
  * Thread-safety: the pool is thread-safe; a struct cm_db_conn belongs to
  * the thread that acquired it until it is released.

@@ -14,7 +14,8 @@
  * cm_kafka_consumer_commit*() and by cm_kafka_consumer_close(), never
  * before. Metrics: kafka_consumed_total{topic},
  * kafka_consumer_lag{topic,partition} (high watermark - position, refreshed
- * about once a second from the poll loop), kafka_consumer_paused{group}.
+ * about once a second from the poll loop), kafka_consumer_paused (the
+ * number of paused consumers in the process: 1 while the one is paused).
  *
  * Thread-safety: a producer may be used from any number of threads. A
  * consumer belongs to the one thread that polls it; only

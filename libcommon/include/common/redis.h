@@ -11,9 +11,10 @@
  * callers a fast error, not a connect timeout each. An idle connection the
  * server closed is noticed before use, so the command is not lost to it.
  *
- * Metrics: redis_command_duration_seconds{command}, redis_errors_total{kind}
- * (connect, io, timeout, reply, dropped), redis_up (1 after a successful
- * exchange, 0 after a failed connect or I/O error).
+ * Metrics (label-free, per observability/metrics-contract.json):
+ * redis_command_duration_seconds, redis_errors_total (connect, I/O,
+ * timeout, error reply, dropped), redis_up (1 after a successful exchange,
+ * 0 after a failed connect or I/O error).
  *
  * Thread-safety: every function may be called from any thread; each
  * command borrows one pooled connection for its duration. Pub/sub
@@ -107,7 +108,7 @@ int cm_redis_xadd(struct cm_redis *r, const char *stream, int nfields, const cha
 int cm_redis_ping(struct cm_redis *r);
 
 /* Fault injection: while fn("redis") returns 1, every command fails as if
- * the connection dropped (kind "dropped"). NULL removes the hook. Wire it
+ * the connection dropped. NULL removes the hook. Wire it
  * as cm_redis_set_drop_hook(cm_faults_dependency_dropped). */
 void cm_redis_set_drop_hook(int (*fn)(const char *dep));
 

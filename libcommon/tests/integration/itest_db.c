@@ -181,7 +181,7 @@ static void unique_violation_surfaces(void **state)
     assert_int_equal(scalar_long(p, "SELECT count(*) FROM users"), 2);
     struct cm_metric *errors = cm_metric_counter("db_errors_total", "x", "kind");
     double v = 0;
-    assert_int_equal(cm_metric_value(errors, &v, "constraint"), 0);
+    assert_int_equal(cm_metric_value(errors, &v, "query"), 0);
     assert_true(v >= 3);
     cm_db_pool_close(p);
 }
