@@ -1,0 +1,33 @@
+/* The order service's environment (12-factor); docs/shop.md lists it. */
+#include "common/config.h"
+#include "order.h"
+#include "common/banned.h"
+
+int order_config_load(struct order_config *c)
+{
+    struct cm_config cfg;
+    cm_config_init(&cfg, "order");
+    c->port = cm_config_port(&cfg, "PORT", "8086");
+    c->database_url = cm_config_url(&cfg, "DATABASE_URL", NULL, "postgres://,postgresql://");
+    c->redis_url = cm_config_url(&cfg, "REDIS_URL", NULL, "redis://");
+    c->kafka_brokers = cm_config_string(&cfg, "KAFKA_BROKERS", NULL);
+    c->catalog_url = cm_config_url(&cfg, "CATALOG_URL", NULL, "http://,https://");
+    c->admin_token = cm_config_string(&cfg, "ADMIN_TOKEN", "");
+    c->migrations_dir = cm_config_string(&cfg, "MIGRATIONS_DIR", "services/order/migrations");
+    c->events_topic = cm_config_string(&cfg, "ORDER_EVENTS_TOPIC", "shop.orders.events");
+    c->status_channel = cm_config_string(&cfg, "ORDER_STATUS_CHANNEL", "orders:status");
+    c->log_level = cm_config_enum(&cfg, "LOG_LEVEL", "info", "debug|info|warn|error");
+    c->catalog_timeout_ms = cm_config_duration_ms(&cfg, "CATALOG_TIMEOUT", "2s");
+    c->catalog_breaker_open_ms = cm_config_duration_ms(&cfg, "CATALOG_BREAKER_OPEN", "10s");
+    c->relay_interval_ms = cm_config_duration_ms(&cfg, "OUTBOX_POLL_INTERVAL", "500ms");
+    c->threads = (unsigned)cm_config_int(&cfg, "HTTP_THREADS", "8", 1, 64);
+    c->db_conns = (int)cm_config_int(&cfg, "DB_POOL_SIZE", "12", 2, 100);
+    c->max_body = (size_t)cm_config_int(&cfg, "MAX_BODY_BYTES", "65536", 1024, 1048576);
+    if (c->catalog_timeout_ms < 10)
+        c->catalog_timeout_ms = 10;
+    if (c->catalog_breaker_open_ms < 100)
+        c->catalog_breaker_open_ms = 100;
+    if (c->relay_interval_ms < 10)
+        c->relay_interval_ms = 10;
+    return cm_config_finish(&cfg);
+}
