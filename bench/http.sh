@@ -46,13 +46,33 @@ free_port() {
     done
     return 1
 }
-# Polls url until it answers or the deadline (10 s) passes.
+# Polls url until it answers; fails if pid dies or after 10 s.
 wait_http() {
-    local url=$1 end=$((SECONDS + 10))
+    local url=$1 pid=$2 end=$((SECONDS + 10))
     until curl -fsS -o /dev/null "$url" 2>/dev/null; do
-        [ $SECONDS -lt $end ] || { echo "bench/http.sh: $url never came up" >&2; return 1; }
+        kill -0 "$pid" 2>/dev/null || return 1
+        [ $SECONDS -lt $end ] || return 1
         sleep 0.05
     done
+}
+# start NAME URL_PATH CMD...: runs CMD (with @PORT@ replaced by a free
+# port) until URL_PATH answers; up to 3 ports are tried (another process
+# may take a port between the check and the bind). Sets PORT and PID.
+start() {
+    local name=$1 path=$2 try
+    shift 2
+    for try in 1 2 3; do
+        PORT=$(free_port)
+        "${@//@PORT@/$PORT}" >"$TMP/$name.out" 2>&1 &
+        PID=$!
+        PIDS+=("$PID")
+        wait_http "http://127.0.0.1:$PORT$path" "$PID" && return 0
+        kill "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    done
+    echo "bench/http.sh: $name did not start:" >&2
+    cat "$TMP/$name.out" >&2
+    return 1
 }
 # wrk output -> "<req/s> <p99 ms>"
 run_wrk() {
@@ -74,26 +94,22 @@ run_wrk() {
 }
 
 # --- our server
-SPORT=$(free_port)
-"$SERVER" "$SPORT" "$THREADS" /dev/null >"$TMP/server.out" 2>&1 &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$SPORT/healthz"
+start server /healthz "$SERVER" @PORT@ "$THREADS" /dev/null
+SPORT=$PORT SPID=$PID
 curl -fsS -o /dev/null "http://127.0.0.1:$SPORT/v1/ping"
 read -r S_RPS S_P99 < <(run_wrk "http://127.0.0.1:$SPORT/v1/ping" server)
-kill -TERM "${PIDS[0]}"
-wait "${PIDS[0]}" || echo "bench/http.sh: server exited non-zero on SIGTERM" >&2
-PIDS=()
+kill -TERM "$SPID"
+wait "$SPID" || echo "bench/http.sh: server exited non-zero on SIGTERM" >&2
 
 # --- nginx ceiling
-NPORT=$(free_port)
 mkdir -p "$TMP/nginx/www" "$TMP/nginx/logs" "$TMP/nginx/tmp"
 printf '{"ok":true}' >"$TMP/nginx/www/ping.json"
 # Run as root, nginx workers drop to an unprivileged user: let them read.
 chmod a+rx "$TMP" "$TMP/nginx" "$TMP/nginx/www"
 chmod a+r "$TMP/nginx/www/ping.json"
+# The listen port goes in with -g, so one config serves every attempt.
 cat >"$TMP/nginx/nginx.conf" <<CONF
 worker_processes auto;
-daemon off;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/logs/error.log warn;
 events { worker_connections 4096; }
@@ -106,15 +122,15 @@ http {
     scgi_temp_path $TMP/nginx/tmp/scgi;
     default_type application/json;
     keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$NPORT;
-        root $TMP/nginx/www;
-    }
+    include $TMP/nginx/listen.conf;
 }
 CONF
-"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" >"$TMP/nginx.out" 2>&1 &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$NPORT/ping.json"
+start_nginx() {
+    printf 'server { listen 127.0.0.1:%s; root %s; }\n' "$1" "$TMP/nginx/www" >"$TMP/nginx/listen.conf"
+    exec "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" -g "daemon off;"
+}
+start nginx /ping.json start_nginx @PORT@
+NPORT=$PORT
 read -r N_RPS N_P99 < <(run_wrk "http://127.0.0.1:$NPORT/ping.json" nginx)
 
 echo "BENCH http.server.throughput $S_RPS req/s"
@@ -122,3 +138,5 @@ echo "BENCH http.server.p99 $S_P99 ms"
 echo "BENCH nginx.static.throughput $N_RPS req/s"
 awk -v s="$S_RPS" -v n="$N_RPS" -v p="$N_P99" \
     'BEGIN { if (n > 0) printf "# server/nginx = %.0f%% (target >= 35%%); nginx p99 %s ms\n", 100 * s / n, p }'
+# Both sides share the machine with wrk (and anything else running): say so.
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg), cpus: $(nproc)"
