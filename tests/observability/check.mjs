@@ -196,16 +196,80 @@ function recordedNames(rules) {
   return m;
 }
 
+// Metric name -> where it is read, for every series a service must export.
 function usedRawMetrics() {
-  const rules = loadRules();
-  const recorded = recordedNames(rules);
-  const names = new Set();
+  const recorded = recordedNames(loadRules());
+  const used = new Map();
   for (const e of allExprs()) {
     for (const s of analyse(e.expr).selectors) {
-      if (s.name && !recorded.has(s.name) && !SYNTHETIC.includes(s.name)) names.add(s.name);
+      if (!s.name || recorded.has(s.name) || SYNTHETIC.includes(s.name)) continue;
+      if (!used.has(s.name)) used.set(s.name, []);
+      used.get(s.name).push(e.where);
     }
   }
-  return [...names].sort();
+  return new Map([...used].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+// Reads a text-format scrape: metric name -> array of label-name sets.
+function parseScrape(text) {
+  const out = new Map();
+  for (const line of text.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s/.exec(line);
+    if (!m) continue;
+    const labels = [...(m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)].map((x) => x[1]).sort();
+    if (!out.has(m[1])) out.set(m[1], []);
+    out.get(m[1]).push(labels);
+  }
+  return out;
+}
+
+// live [--strict] FILE...: FILE is one service's /metrics dump, named
+// <service>.<anything> (the service name picks its contract metrics).
+// Fails when a metric read by rules or dashboards is exported by no file.
+// Contract gaps of a service and label-set mismatches are warnings, or
+// failures with --strict.
+function live(args) {
+  const strict = args.includes('--strict');
+  const files = args.filter((a) => a !== '--strict');
+  if (!files.length) { console.log('no scrape dumps given'); return 2; }
+  const exported = new Map();
+  const bySvc = new Map();
+  for (const f of files) {
+    const svc = basename(f).replace(/\..*$/, '');
+    const text = readFileSync(f, 'utf8');
+    const parsed = parseScrape(text);
+    if (!parsed.size) fail(`${basename(f)}: no samples (is ${svc} up?)`);
+    bySvc.set(svc, parsed);
+    for (const [n, sets] of parsed) exported.set(n, [...(exported.get(n) ?? []), ...sets]);
+  }
+  for (const [name, all] of usedRawMetrics()) {
+    const where = [...new Set(all)];
+    if (!exported.has(name)) fail(`missing: ${name} (read by ${where.slice(0, 3).join('; ')}${where.length > 3 ? `; +${where.length - 3} more` : ''})`);
+  }
+  const warn = [];
+  const contract = loadContract();
+  for (const [svc, parsed] of bySvc) {
+    if (!SERVICES.includes(svc)) continue;
+    for (const m of contract.filter((x) => x.service === svc)) {
+      const series = m.type === 'histogram' ? `${m.name}_count` : m.name;
+      if (!parsed.has(series)) warn.push(`${svc} does not export ${m.name} (contract)`);
+    }
+  }
+  for (const m of contract) {
+    const want = [...m.labels].sort().join(',');
+    const series = m.type === 'histogram' ? `${m.name}_count` : m.name;
+    for (const [svc, parsed] of bySvc) {
+      for (const set of parsed.get(series) ?? []) {
+        const got = set.filter((l) => l !== 'job' && l !== 'instance').join(',');
+        if (got !== want) { warn.push(`${svc}: ${m.name} has labels {${got}}, the contract says {${want}}`); break; }
+      }
+    }
+  }
+  for (const w of warn) (strict ? fail : (x) => console.log(`warning: ${x}`))(w);
+  const used = usedRawMetrics().size;
+  if (!problems.length) console.log(`all ${used} metrics read by rules and dashboards are exported (${files.length} dumps)`);
+  return problems.length ? 1 : 0;
 }
 
 // ------------------------------------------------------------------ checks
@@ -481,6 +545,21 @@ const CHECKS = {
     }
   },
 
+  // The lab's Prometheus scrapes the seven services under their names on
+  // 127.0.0.1:8080-8086 (scripts/lab.sh rewrites exactly that form) and
+  // loads rules/ relative to itself.
+  'prom-config'() {
+    const cfg = readYaml(join(OBS, 'prometheus', 'prometheus-local.yml'));
+    const jobs = (cfg.scrape_configs ?? []).map((s) => [s.job_name, (s.static_configs ?? []).flatMap((x) => x.targets ?? [])]);
+    SERVICES.forEach((svc, i) => {
+      const j = jobs.find(([n]) => n === svc);
+      if (!j) fail(`no scrape job ${svc}`);
+      else if (JSON.stringify(j[1]) !== JSON.stringify([`127.0.0.1:${8080 + i}`])) fail(`job ${svc} must scrape 127.0.0.1:${8080 + i}, not ${j[1]}`);
+    });
+    for (const [n] of jobs) if (!SERVICES.includes(n)) fail(`unexpected scrape job ${n} (the lab offsets only the services' ports)`);
+    if (JSON.stringify(cfg.rule_files) !== JSON.stringify(['rules/*.yml'])) fail('rule_files must be [rules/*.yml] (relative to the config file)');
+  },
+
   // Helm values parse and carry what the platform expects.
   helm() {
     const dir = join(OBS, 'helm');
@@ -520,7 +599,11 @@ if (cmd === 'exprs') {
   writeFileSync(join(arg, 'dashboard-exprs.yml'), YAML.stringify({ groups }));
   console.log(`${exprs.length} dashboard expressions`);
 } else if (cmd === 'used-metrics') {
-  console.log(usedRawMetrics().join('\n'));
+  console.log([...usedRawMetrics().keys()].join('\n'));
+} else if (cmd === 'live') {
+  const rc = live(process.argv.slice(3));
+  for (const p of problems) console.log(p);
+  process.exit(rc);
 } else if (CHECKS[cmd]) {
   try { CHECKS[cmd](); } catch (e) { fail(`${cmd}: ${e.stack}`); }
   for (const p of problems) console.log(p);
