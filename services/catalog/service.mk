@@ -3,4 +3,6 @@ CATALOG_LIB := $(sort $(filter-out services/catalog/main.c,$(wildcard services/c
 $(eval $(call c_program,catalog,services/catalog/main.c $(CATALOG_LIB)))
 
 $(eval $(call unit_test,catalog_test_validate,services/catalog/tests/test_validate.c services/catalog/validate.c))
-# integration test: see below (added with its sources)
+# Integration test: the real binary against the fixture's PostgreSQL and Redis.
+# shop_support.c is shared with the order service's integration test.
+$(eval $(call integration_test,catalog_itest,services/catalog/tests/itest_catalog.c services/catalog/tests/shop_support.c))
