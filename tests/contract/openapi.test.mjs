@@ -289,3 +289,17 @@ test('openapi: money helper classifies names as documented', () => {
   for (const y of ['amount', 'quote_amount', 'price', 'filled_quote', 'remaining_quote', 'open', 'tick_size', 'total', 'available']) assert.ok(isMoneyName(y), y);
   for (const n of ['quote', 'base', 'open_time', 'open_orders', 'price_band_bps', 'quote_scale', 'trades', 'stock', 'confirmations']) assert.ok(!isMoneyName(n), n);
 });
+
+test('openapi: docs/api.md covers every error code, status and header of the contract', () => {
+  const guide = fs.readFileSync(path.join(OPENAPI_DIR, '../../docs/api.md'), 'utf8');
+  for (const c of ERROR_CODES) assert.ok(guide.includes(`\`${c}\``), `docs/api.md mentions ${c}`);
+  for (const s of Object.keys(CODES_BY_STATUS)) assert.match(guide, new RegExp(`^\\| ${s} \\|`, 'm'), `status ${s} in the table`);
+  for (const h of ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Retry-After', 'Idempotency-Key', 'X-Request-Id', 'traceparent', 'WWW-Authenticate'])
+    assert.ok(guide.includes(h), `docs/api.md mentions ${h}`);
+  assert.ok(guide.includes(DECIMAL_PATTERN.replace(/\\\\/g, '\\')), 'docs/api.md shows the decimal pattern');
+  for (const o of operations('gateway.yaml')) {
+    const base = o.path.replace(/\{[^}]+\}.*$/, '').replace(/\/$/, '');
+    if (['/healthz', '/readyz', '/metrics'].includes(base) || base.startsWith('/admin')) continue;
+    assert.ok(guide.includes(base), `docs/api.md mentions ${base}`);
+  }
+});
