@@ -116,7 +116,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
-    cm_log_kv(level <= 3 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
+    /* syslog levels; transport errors (3) are transient and retried. */
+    cm_log_kv(level <= 2 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
               "component", "kafka-consumer", "facility", fac, (const char *)NULL);
 }
 

@@ -68,7 +68,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rm, void *conf
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
-    cm_log_kv(level <= 3 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
+    /* syslog levels; transport errors (3) are transient and retried. */
+    cm_log_kv(level <= 2 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
               "component", "kafka-producer", "facility", fac, (const char *)NULL);
 }
 
@@ -76,6 +77,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
     (void)opaque;
+    /* Transport errors are also logged by on_log; keep the rest. */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT)
+        return;
     cm_log_kv(err == RD_KAFKA_RESP_ERR__FATAL ? CM_LOG_ERROR : CM_LOG_WARN, "kafka producer error",
               "error", rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason,
               (const char *)NULL);

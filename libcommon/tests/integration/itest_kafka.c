@@ -12,9 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 
 #include "common/kafka.h"
 #include "common/log.h"
@@ -223,11 +231,110 @@ static void round_trip_commit_restart(void **state)
     assert_int_equal(cm_kafka_producer_close(p, 5000), 0);
 }
 
+/* Reads a whole small file into buf (NUL-terminated); 0 when non-empty. */
+static int read_small(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t got = fread(buf, 1, n - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return got > 0 ? 0 : -1;
+}
+
+/* Sends one control command to devkafka; the reply goes to out. */
+static void control(int port, const char *cmd, char *out, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_true(write(fd, cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
+    size_t len = 0;
+    ssize_t r;
+    while (len < n - 1 && (r = read(fd, out + len, n - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+}
+
+/* A private devkafka (TEST_BIN_DIR) with its fault controls: injected
+ * produce errors are retried without duplicates, a broker outage delays
+ * delivery until it is back, and SIGTERM ends it cleanly. */
+static void devkafka_fault_controls(void **state)
+{
+    (void)state;
+    const char *bin_dir = need_env("TEST_BIN_DIR"), *tmp = need_env("TEST_TMPDIR");
+    char bin[1024], boot[1024], ctl[1024], brokers[256], port_s[16], reply[256], err[512];
+    snprintf(bin, sizeof bin, "%s/devkafka", bin_dir);
+    snprintf(boot, sizeof boot, "%s/faults.bootstrap", tmp);
+    snprintf(ctl, sizeof ctl, "%s/faults.control", tmp);
+    unlink(boot);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(bin, "devkafka", "--no-default-topics", "--topic", "faults.t:1", "--bootstrap-file",
+              boot, "--control-file", ctl, (char *)NULL);
+        _exit(127);
+    }
+    int64_t end = now_ms() + 10000;
+    while (read_small(boot, brokers, sizeof brokers) != 0 && now_ms() < end)
+        usleep(20000); /* polling a file with a deadline */
+    assert_int_equal(read_small(boot, brokers, sizeof brokers), 0);
+    assert_int_equal(read_small(ctl, port_s, sizeof port_s), 0);
+    int port = (int)strtol(port_s, NULL, 10);
+
+    struct cm_kafka_config kc = {.brokers = brokers, .props = "retry.backoff.ms=20"};
+    struct cm_kafka_producer *p = cm_kafka_producer_open(&kc, err, sizeof err);
+    assert_non_null(p);
+    struct cm_kafka_out m[5];
+    for (int i = 0; i < 5; i++)
+        m[i] = (struct cm_kafka_out){.topic = "faults.t", .partition = 0, .value = "x",
+                                     .value_len = 1};
+    assert_int_equal(cm_kafka_produce_wait(p, m, 5, 10000), 5);
+
+    control(port, "error-push Produce 3 NOT_LEADER_FOR_PARTITION\n", reply, sizeof reply);
+    assert_string_equal(reply, "ok\n");
+    assert_int_equal(cm_kafka_produce_wait(p, m, 5, 10000), 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(m[i].out_offset, 5 + i); /* retried, not duplicated */
+
+    control(port, "GET /broker-down/1 HTTP/1.0\r\n\r\n", reply, sizeof reply);
+    assert_non_null(strstr(reply, "200 OK"));
+    assert_int_equal(cm_kafka_produce_wait(p, m, 1, 500), 0);
+    assert_int_equal(m[0].err, RD_KAFKA_RESP_ERR__TIMED_OUT);
+    control(port, "broker-up 1\n", reply, sizeof reply);
+    assert_string_equal(reply, "ok\n");
+    assert_int_equal(cm_kafka_producer_flush(p, 10000), 0); /* the waiting one got through */
+    assert_int_equal(cm_kafka_produce_wait(p, m, 1, 10000), 1);
+    assert_int_equal(m[0].out_offset, 11);
+
+    control(port, "broker-down 7\n", reply, sizeof reply);
+    assert_non_null(strstr(reply, "error"));
+    control(port, "bogus\n", reply, sizeof reply);
+    assert_non_null(strstr(reply, "unknown command"));
+    assert_int_equal(cm_kafka_producer_close(p, 5000), 0);
+
+    kill(pid, SIGTERM);
+    int status = -1;
+    end = now_ms() + 10000;
+    while (waitpid(pid, &status, WNOHANG) == 0 && now_ms() < end)
+        usleep(20000);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(access(boot, F_OK), -1); /* removed on a clean exit */
+}
+
 int main(void)
 {
     cm_log_init("itest_kafka", getenv("ITEST_DEBUG") ? CM_LOG_DEBUG : CM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_commit_restart),
+        cmocka_unit_test(devkafka_fault_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
