@@ -92,6 +92,8 @@ struct cm_http_req {
     int nparams;
     int want_body;
     int body_too_large;
+    int faults_done;  /* faults looked up (a latency fault parks us once) */
+    int fault_status; /* injected error to answer with after the delay */
     size_t discarded;
     int no_log;
     struct cm_buf body;
@@ -121,6 +123,25 @@ struct health_check {
     int timeout_ms;
 };
 
+/* Parked connections for injected latency (http_delay.c). */
+struct delay_entry;
+struct http_delays {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    pthread_t thread;
+    struct delay_entry *list; /* by due time */
+    int running, stop, flush, closed;
+};
+
+void http_delays_init(struct http_delays *d);
+/* Suspends conn and resumes it after ms; -1 (not suspended) when shutting
+ * down or out of memory. Call from the access handler only. */
+int http_delay_park(struct http_delays *d, struct MHD_Connection *conn, int ms);
+/* Resumes everything parked now and refuses new parking (shutdown). */
+void http_delays_flush(struct http_delays *d);
+void http_delays_stop(struct http_delays *d);
+void http_delays_release(struct http_delays *d);
+
 struct cm_http_server {
     struct cm_http_config cfg;
     struct router router;
@@ -132,6 +153,7 @@ struct cm_http_server {
 
     struct cm_metric *m_requests, *m_duration, *m_in_flight;
 
+    struct http_delays delays;
     pthread_mutex_t lock; /* streams list, checks list */
     struct cm_http_stream *streams;
     struct health_check *checks;

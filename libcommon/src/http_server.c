@@ -417,19 +417,17 @@ static void dispatch(struct cm_http_req *r)
     if (r->status)
         return;
     const struct cm_http_route *rt = r->route->route;
-    if (!(rt->flags & HTTP_ROUTE_BUILTIN)) {
-        int delay_ms = 0, status = 0;
-        faults_for_route(rt->pattern, r->path, &delay_ms, &status);
-        if (delay_ms > 0) {
-            /* Blocks this worker on purpose: a slow dependency does too. */
-            struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
-            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-        }
-        if (status) {
-            cm_http_reply_error(r, status, "fault_injected", "injected fault");
+    if (!(rt->flags & HTTP_ROUTE_BUILTIN) && !r->faults_done) {
+        int delay_ms = 0;
+        r->faults_done = 1;
+        faults_for_route(rt->pattern, r->path, &delay_ms, &r->fault_status);
+        /* Parked, not slept: we are called again when the delay is over. */
+        if (delay_ms > 0 && http_delay_park(&r->srv->delays, r->conn, delay_ms) == 0)
             return;
-        }
+    }
+    if (r->fault_status) {
+        cm_http_reply_error(r, r->fault_status, "fault_injected", "injected fault");
+        return;
     }
     rt->handler(r);
     if (!r->status) {
@@ -563,6 +561,7 @@ static void finish(struct cm_http_req *r, enum MHD_RequestTerminationCode toe)
     r->route = NULL;
     r->nparams = 0;
     r->want_body = r->no_log = r->body_too_large = 0;
+    r->faults_done = r->fault_status = 0;
     r->discarded = 0;
     r->json = NULL;
     r->resp = NULL;
@@ -673,6 +672,7 @@ struct cm_http_server *cm_http_server_new(const struct cm_http_config *cfg,
         s->cfg.service = "service";
     s->port = -1;
     pthread_mutex_init(&s->lock, NULL);
+    http_delays_init(&s->delays);
     router_init(&s->router);
     s->m_requests = cm_metric_counter("http_requests_total", "HTTP requests completed.",
                                       "route,method,code");
@@ -757,12 +757,14 @@ int cm_http_server_shutdown(struct cm_http_server *s)
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     http_streams_close_all(s);
+    http_delays_flush(&s->delays); /* injected latency ends early on shutdown */
     uint64_t deadline = http_now_ns() + (uint64_t)s->cfg.drain_timeout_ms * 1000000u;
     while (atomic_load(&s->in_flight) > 0 && http_now_ns() < deadline)
         sleep_ms(2);
     long left = atomic_load(&s->in_flight);
     if (left > 0)
         cm_logf(CM_LOG_WARN, "http: drain timeout, cutting %ld request(s)", left);
+    http_delays_stop(&s->delays);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     cm_logf(CM_LOG_INFO, "http: stopped");
@@ -818,6 +820,8 @@ void cm_http_server_free(struct cm_http_server *s)
         cm_http_server_shutdown(s);
         s->cfg.drain_delay_ms = saved;
     }
+    http_delays_stop(&s->delays);
+    http_delays_release(&s->delays);
     health_checks_free(s);
     router_release(&s->router);
     pthread_mutex_destroy(&s->lock);

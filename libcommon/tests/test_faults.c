@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -140,6 +141,99 @@ static void test_latency_fault(void **state)
     assert_true(ms >= 100);
     assert_int_equal(status_of("DELETE", "/admin/faults", AUTH, NULL), 200);
     assert_true(elapsed_ms("/work") < 150);
+}
+
+
+struct slow_call {
+    int port;
+    int status;
+    double ms;
+};
+
+static void *call_work(void *arg)
+{
+    struct slow_call *c = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct tc_resp r;
+    c->status = tc_request(c->port, "GET", "/work", NULL, NULL, 0, &r) == 0 ? r.status : -1;
+    tc_resp_free(&r);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    c->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    return NULL;
+}
+
+static double metric_in_flight(void)
+{
+    double v = -1;
+    cm_metric_value(cm_metric_gauge("http_requests_in_flight", "HTTP requests being served.", NULL),
+                    &v);
+    return v;
+}
+
+static void test_latency_parks_connection_not_worker(void **state)
+{
+    (void)state;
+    /* One worker only: if the delay blocked it, /healthz would wait too. */
+    struct cm_http_config cfg;
+    cm_http_config_init(&cfg);
+    cfg.bind_addr = "127.0.0.1";
+    cfg.threads = 1;
+    struct cm_http_server *s = cm_http_server_new(&cfg, routes, sizeof routes / sizeof routes[0]);
+    assert_int_equal(cm_http_server_start(s), 0);
+    int p = cm_http_server_port(s);
+    char err[128];
+    cJSON *spec = cJSON_Parse("{\"type\":\"latency\",\"route\":\"/work\",\"ms\":400}");
+    assert_true(cm_faults_add(spec, err, sizeof err) > 0);
+    cJSON_Delete(spec);
+    struct slow_call c = {p, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, call_work, &c);
+    /* Wait (bounded) until the slow request is parked inside the server. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 2000 && metric_in_flight() < 1; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(metric_in_flight() >= 1);
+    struct tc_resp r;
+    assert_int_equal(tc_request(p, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    tc_resp_free(&r);
+    assert_int_equal(tc_request(p, "GET", "/other", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    tc_resp_free(&r);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms < 300); /* answered while /work was still parked */
+    pthread_join(t, NULL);
+    assert_int_equal(c.status, 200);
+    assert_true(c.ms >= 400);
+
+    /* Latency then an injected error: both apply, in that order. */
+    spec = cJSON_Parse("{\"type\":\"error\",\"route\":\"/work\",\"status\":502}");
+    assert_true(cm_faults_add(spec, err, sizeof err) > 0);
+    cJSON_Delete(spec);
+    call_work(&c);
+    assert_int_equal(c.status, 502);
+    assert_true(c.ms >= 400);
+    cm_faults_clear();
+
+    /* Shutdown cuts a parked delay short and lets the request finish. */
+    spec = cJSON_Parse("{\"type\":\"latency\",\"route\":\"/work\",\"ms\":30000}");
+    assert_true(cm_faults_add(spec, err, sizeof err) > 0);
+    cJSON_Delete(spec);
+    pthread_create(&t, NULL, call_work, &c);
+    for (int i = 0; i < 2000 && metric_in_flight() < 1; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(cm_http_server_shutdown(s), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(c.status, 200);
+    assert_true(c.ms < 5000);
+    cm_http_server_free(s);
 }
 
 static void test_error_fault_rate_one(void **state)
@@ -349,6 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_disabled_without_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency_fault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latency_parks_connection_not_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_fault_rate_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_flags_metrics_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_faults_stop_on_clear, setup, teardown),
