@@ -15,8 +15,8 @@
 
 int cm_db_is_retryable(const char *s)
 {
-    return s && (strcmp(s, CM_DB_SERIALIZATION_FAILURE) == 0 ||
-                 strcmp(s, CM_DB_DEADLOCK_DETECTED) == 0);
+    return s &&
+           (strcmp(s, CM_DB_SERIALIZATION_FAILURE) == 0 || strcmp(s, CM_DB_DEADLOCK_DETECTED) == 0);
 }
 
 static const char *error_kind(const char *sqlstate, int connection_bad)
@@ -54,8 +54,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-PGresult *cm_db_query(struct cm_db_conn *c, const char *sql, int nparams,
-                      const char *const *params)
+PGresult *cm_db_query(struct cm_db_conn *c, const char *sql, int nparams, const char *const *params)
 {
     if (!c || !c->pg || !sql || nparams < 0 || (nparams > 0 && !params))
         return NULL;
@@ -93,9 +92,18 @@ int cm_db_exec(struct cm_db_conn *c, const char *sql, int nparams, const char *c
     return 0;
 }
 
-const char *cm_db_sqlstate(const struct cm_db_conn *c) { return c ? c->sqlstate : ""; }
-const char *cm_db_errmsg(const struct cm_db_conn *c) { return c ? c->errmsg : ""; }
-PGconn *cm_db_pg(struct cm_db_conn *c) { return c ? c->pg : NULL; }
+const char *cm_db_sqlstate(const struct cm_db_conn *c)
+{
+    return c ? c->sqlstate : "";
+}
+const char *cm_db_errmsg(const struct cm_db_conn *c)
+{
+    return c ? c->errmsg : "";
+}
+PGconn *cm_db_pg(struct cm_db_conn *c)
+{
+    return c ? c->pg : NULL;
+}
 
 static const char *begin_sql(enum cm_db_isolation iso)
 {
@@ -119,8 +127,7 @@ int cm_db_tx_iso(struct cm_db_pool *pool, enum cm_db_isolation iso, cm_db_tx_fn 
 {
     struct cm_metric *retries =
         cm_metric_counter("db_tx_retries_total",
-                          "Transactions retried after a serialization failure or deadlock.",
-                          NULL);
+                          "Transactions retried after a serialization failure or deadlock.", NULL);
     if (err)
         memset(err, 0, sizeof *err);
     for (int attempt = 0;; attempt++) {

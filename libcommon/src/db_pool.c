@@ -37,7 +37,10 @@ struct cm_db_pool {
 
 static int (*_Atomic drop_hook)(const char *dep);
 
-void cm_db_set_drop_hook(int (*fn)(const char *dep)) { drop_hook = fn; }
+void cm_db_set_drop_hook(int (*fn)(const char *dep))
+{
+    drop_hook = fn;
+}
 
 enum cm_db_isolation cm_db_pool_isolation_internal(const struct cm_db_pool *pool)
 {
@@ -62,8 +65,7 @@ struct cm_db_pool *cm_db_pool_open(const struct cm_db_pool_config *cfg, char *er
     PQconninfoOption *opts = PQconninfoParse(cfg->url, &perr);
     if (!opts) {
         if (err)
-            snprintf(err, errlen, "database url is invalid: %s",
-                     perr ? perr : "out of memory");
+            snprintf(err, errlen, "database url is invalid: %s", perr ? perr : "out of memory");
         PQfreemem(perr);
         return NULL;
     }
@@ -113,11 +115,13 @@ struct cm_db_pool *cm_db_pool_open(const struct cm_db_pool_config *cfg, char *er
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
-    p->conns = cm_metric_gauge("db_pool_connections", "PostgreSQL pool connections by state (in_use, idle).",
-                               "state");
-    p->errors = cm_metric_counter("db_errors_total", "PostgreSQL errors by kind (connection, query, serialization, timeout).", "kind");
-    p->hist = cm_metric_histogram("db_query_duration_seconds", "PostgreSQL query duration, seconds.",
-                                  NULL, NULL, 0);
+    p->conns = cm_metric_gauge("db_pool_connections",
+                               "PostgreSQL pool connections by state (in_use, idle).", "state");
+    p->errors = cm_metric_counter(
+        "db_errors_total", "PostgreSQL errors by kind (connection, query, serialization, timeout).",
+        "kind");
+    p->hist = cm_metric_histogram("db_query_duration_seconds",
+                                  "PostgreSQL query duration, seconds.", NULL, NULL, 0);
     cm_gauge_add(p->conns, 0, "in_use");
     cm_gauge_add(p->conns, 0, "idle");
     return p;

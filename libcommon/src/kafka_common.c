@@ -19,8 +19,9 @@ static void trim(char **s, char **end)
         (*end)--;
 }
 
-int cm_kafka_props_parse(const char *props, int (*fn)(void *ctx, const char *key, const char *value),
-                         void *ctx, char *err, size_t errlen)
+int cm_kafka_props_parse(const char *props,
+                         int (*fn)(void *ctx, const char *key, const char *value), void *ctx,
+                         char *err, size_t errlen)
 {
     const char *p = props ? props : "";
     while (*p) {
@@ -97,10 +98,9 @@ rd_kafka_conf_t *cm_kafka_conf_new_internal(const struct cm_kafka_config *cfg, c
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     struct apply_ctx a = {conf, err, errlen};
     if (cm_kafka_conf_set_internal(conf, "bootstrap.servers", cfg->brokers, err, errlen) != 0 ||
-        cm_kafka_conf_set_internal(conf, "client.id",
-                                   cfg->client_id && *cfg->client_id ? cfg->client_id
-                                                                     : "exchange-lab",
-                                   err, errlen) != 0 ||
+        cm_kafka_conf_set_internal(
+            conf, "client.id", cfg->client_id && *cfg->client_id ? cfg->client_id : "exchange-lab",
+            err, errlen) != 0 ||
         cm_kafka_props_parse(cfg->props, apply_prop, &a, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;

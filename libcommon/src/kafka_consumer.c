@@ -36,7 +36,10 @@ struct cm_kafka_consumer {
 
 static int (*_Atomic pause_hook)(void);
 
-void cm_kafka_set_pause_hook(int (*fn)(void)) { pause_hook = fn; }
+void cm_kafka_set_pause_hook(int (*fn)(void))
+{
+    pause_hook = fn;
+}
 
 static int64_t now_ms(void)
 {
@@ -117,8 +120,10 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     (void)rk;
     /* syslog levels; transport errors (3) are transient and retried. */
-    cm_log_kv(level <= 2 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
-              "component", "kafka-consumer", "facility", fac, (const char *)NULL);
+    cm_log_kv(level <= 2   ? CM_LOG_ERROR
+              : level <= 4 ? CM_LOG_WARN
+                           : CM_LOG_DEBUG,
+              msg, "component", "kafka-consumer", "facility", fac, (const char *)NULL);
 }
 
 struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_config *cfg,
@@ -168,8 +173,8 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_opaque(conf, c);
-    c->consumed = cm_metric_counter("kafka_consumed_total", "Kafka messages consumed per topic.",
-                                    "topic");
+    c->consumed =
+        cm_metric_counter("kafka_consumed_total", "Kafka messages consumed per topic.", "topic");
     c->lag = cm_metric_gauge("kafka_consumer_lag",
                              "Messages between the consumer group's position and the "
                              "partition's high watermark.",
@@ -227,8 +232,8 @@ static void apply_pause(struct cm_kafka_consumer *c)
     }
     c->paused = want;
     cm_gauge_add(c->paused_gauge, want ? 1 : -1); /* sums over the process's consumers */
-    cm_log_kv(CM_LOG_WARN, want ? "kafka consumption paused" : "kafka consumption resumed",
-              "group", c->group, (const char *)NULL);
+    cm_log_kv(CM_LOG_WARN, want ? "kafka consumption paused" : "kafka consumption resumed", "group",
+              c->group, (const char *)NULL);
 }
 
 static void refresh_lag(struct cm_kafka_consumer *c)
@@ -373,8 +378,8 @@ int cm_kafka_consumer_commit_offset(struct cm_kafka_consumer *c, const char *top
         err = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
-        cm_log_kv(CM_LOG_ERROR, "kafka commit failed", "group", c->group, "topic", topic,
-                  "error", rd_kafka_err2str(err), (const char *)NULL);
+        cm_log_kv(CM_LOG_ERROR, "kafka commit failed", "group", c->group, "topic", topic, "error",
+                  rd_kafka_err2str(err), (const char *)NULL);
         return -1;
     }
     return 0;
@@ -385,7 +390,10 @@ int cm_kafka_consumer_commit(struct cm_kafka_consumer *c, const struct cm_kafka_
     return cm_kafka_consumer_commit_offset(c, m->topic, m->partition, m->offset + 1);
 }
 
-int cm_kafka_consumer_commit_done(struct cm_kafka_consumer *c) { return commit_stored(c); }
+int cm_kafka_consumer_commit_done(struct cm_kafka_consumer *c)
+{
+    return commit_stored(c);
+}
 
 void cm_kafka_consumer_set_paused(struct cm_kafka_consumer *c, int paused)
 {

@@ -69,8 +69,10 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     (void)rk;
     /* syslog levels; transport errors (3) are transient and retried. */
-    cm_log_kv(level <= 2 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
-              "component", "kafka-producer", "facility", fac, (const char *)NULL);
+    cm_log_kv(level <= 2   ? CM_LOG_ERROR
+              : level <= 4 ? CM_LOG_WARN
+                           : CM_LOG_DEBUG,
+              msg, "component", "kafka-producer", "facility", fac, (const char *)NULL);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -116,8 +118,7 @@ struct cm_kafka_producer *cm_kafka_producer_open(const struct cm_kafka_config *c
     p->produced = cm_metric_counter("kafka_produced_total",
                                     "Kafka messages delivered (acknowledged) per topic.", "topic");
     p->errors = cm_metric_counter("kafka_produce_errors_total",
-                                  "Kafka messages that failed delivery per topic.",
-                                  "topic");
+                                  "Kafka messages that failed delivery per topic.", "topic");
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, buf, sizeof buf);
     if (!p->rk) {
         if (err)

@@ -121,8 +121,8 @@ static int load_dir(const char *dir, struct migration **out, size_t *count)
         m[n].sql = read_file(path, &len);
         n++;
         if (!m[n - 1].name || !m[n - 1].sql || sha256_hex(m[n - 1].sql, len, m[n - 1].checksum)) {
-            cm_log_kv(CM_LOG_ERROR, "migrations: cannot read file (or larger than 4 MiB)",
-                      "file", path, (const char *)NULL);
+            cm_log_kv(CM_LOG_ERROR, "migrations: cannot read file (or larger than 4 MiB)", "file",
+                      path, (const char *)NULL);
             goto fail;
         }
     }
@@ -228,8 +228,9 @@ static int apply_one(struct run *run, const struct migration *m)
         return -1;
     }
     PQclear(r);
-    if (ok(run->pg, "record", "INSERT INTO schema_migrations (service, version, name, checksum) "
-                              "VALUES ($1, $2::bigint, $3, $4)",
+    if (ok(run->pg, "record",
+           "INSERT INTO schema_migrations (service, version, name, checksum) "
+           "VALUES ($1, $2::bigint, $3, $4)",
            4, p) != 0 ||
         ok(run->pg, "commit", "COMMIT", 0, NULL) != 0) {
         PQclear(PQexec(run->pg, "ROLLBACK"));

@@ -26,9 +26,9 @@
 
 struct slot {
     pthread_mutex_t mu;
-    redisContext *ctx;    /* NULL: not connected */
-    int64_t retry_at_ms;  /* no connect attempt before this */
-    int failures;         /* consecutive connect failures */
+    redisContext *ctx;   /* NULL: not connected */
+    int64_t retry_at_ms; /* no connect attempt before this */
+    int failures;        /* consecutive connect failures */
 };
 
 struct cm_redis {
@@ -42,7 +42,10 @@ struct cm_redis {
 
 static int (*_Atomic drop_hook)(const char *dep);
 
-void cm_redis_set_drop_hook(int (*fn)(const char *dep)) { drop_hook = fn; }
+void cm_redis_set_drop_hook(int (*fn)(const char *dep))
+{
+    drop_hook = fn;
+}
 
 static int64_t now_ms(void)
 {
@@ -220,9 +223,7 @@ static int copy_reply(const redisReply *in, struct cm_redis_reply *out)
             if (copy_reply(in->element[i], &out->elem[i]) != 0)
                 return -1;
         return 0;
-    default:
-        out->type = CM_REDIS_NIL;
-        return 0;
+    default: out->type = CM_REDIS_NIL; return 0;
     }
 }
 
@@ -261,8 +262,8 @@ struct cm_redis *cm_redis_open(const struct cm_redis_config *cfg, char *err, siz
                                       "Redis command duration, seconds.", NULL, NULL, 0);
     r->errors = cm_metric_counter("redis_errors_total",
                                   "Redis commands that failed (connection or reply error).", NULL);
-    r->up = cm_metric_gauge("redis_up", "1 if the last Redis command or ping succeeded, else 0.",
-                            NULL);
+    r->up =
+        cm_metric_gauge("redis_up", "1 if the last Redis command or ping succeeded, else 0.", NULL);
     return r;
 oom:
     if (err)
@@ -345,7 +346,8 @@ static int connect_slot(struct cm_redis *r, struct slot *s, char *msg, size_t ms
     if (r->url.password[0]) {
         const char *a2[] = {"AUTH", r->url.password};
         const char *a3[] = {"AUTH", r->url.username, r->url.password};
-        if (r->url.username[0] ? setup_cmd(c, 3, a3, msg, msglen) : setup_cmd(c, 2, a2, msg, msglen))
+        if (r->url.username[0] ? setup_cmd(c, 3, a3, msg, msglen)
+                               : setup_cmd(c, 2, a2, msg, msglen))
             goto fail;
     }
     if (r->url.db) {
@@ -575,7 +577,7 @@ int cm_redis_eval(struct cm_redis *r, const char *script, int nkeys, const char 
                   const char **args, struct cm_redis_reply *out)
 {
     char sha[41], nk[16];
-    struct cm_redis_reply tmp;
+    struct cm_redis_reply tmp = {0};
     struct cm_redis_reply *rep = out ? out : &tmp;
     if (!script || nkeys < 0 || nargs < 0 || sha1_hex(script, sha) != 0) {
         set_error(out, "redis eval: bad arguments");

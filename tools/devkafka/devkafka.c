@@ -43,8 +43,12 @@ struct topic {
 
 /* The design's topics (architecture section 5); keep in sync with docs/kafka.md. */
 static const struct topic default_topics[] = {
-    {"exchange.orders.commands", 8}, {"exchange.orders.events", 8}, {"exchange.trades", 8},
-    {"wallet.events", 4},            {"risk.alerts", 2},            {"shop.orders.events", 4},
+    {"exchange.orders.commands", 8},
+    {"exchange.orders.events", 8},
+    {"exchange.trades", 8},
+    {"wallet.events", 4},
+    {"risk.alerts", 2},
+    {"shop.orders.events", 4},
 };
 
 struct opts {
@@ -61,10 +65,14 @@ static const struct {
     const char *name;
     int16_t key;
 } api_keys[] = {
-    {"Produce", 0},        {"Fetch", 1},           {"ListOffsets", 2},     {"Metadata", 3},
-    {"OffsetCommit", 8},   {"OffsetFetch", 9},     {"FindCoordinator", 10}, {"JoinGroup", 11},
-    {"Heartbeat", 12},     {"LeaveGroup", 13},     {"SyncGroup", 14},      {"ApiVersions", 18},
-    {"InitProducerId", 22}, {"AddPartitionsToTxn", 24}, {"EndTxn", 26},
+    {"Produce", 0},          {"Fetch", 1},
+    {"ListOffsets", 2},      {"Metadata", 3},
+    {"OffsetCommit", 8},     {"OffsetFetch", 9},
+    {"FindCoordinator", 10}, {"JoinGroup", 11},
+    {"Heartbeat", 12},       {"LeaveGroup", 13},
+    {"SyncGroup", 14},       {"ApiVersions", 18},
+    {"InitProducerId", 22},  {"AddPartitionsToTxn", 24},
+    {"EndTxn", 26},
 };
 
 static void usage(void)
@@ -130,7 +138,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 't':
             if (add_topic(&extra, optarg) != 0)
-                return fprintf(stderr, "devkafka: bad --topic \"%s\" (NAME:PARTITIONS)\n", optarg), -1;
+                return fprintf(stderr, "devkafka: bad --topic \"%s\" (NAME:PARTITIONS)\n", optarg),
+                       -1;
             break;
         case 'n': defaults = 0; break;
         case 'f': o->bootstrap_file = optarg; break;
@@ -179,8 +188,10 @@ static int write_atomic(const char *path, const char *content)
 static void rk_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
-    cm_log_kv(level <= 3 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG, msg,
-              "facility", fac, (const char *)NULL);
+    cm_log_kv(level <= 3   ? CM_LOG_ERROR
+              : level <= 4 ? CM_LOG_WARN
+                           : CM_LOG_DEBUG,
+              msg, "facility", fac, (const char *)NULL);
 }
 
 static int parse_api_key(const char *s, int16_t *out)
@@ -403,9 +414,8 @@ int main(int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < o.ntopics; i++) {
-        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, o.topics[i].name,
-                                                             o.topics[i].partitions,
-                                                             o.brokers < 3 ? o.brokers : 3);
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+            mc, o.topics[i].name, o.topics[i].partitions, o.brokers < 3 ? o.brokers : 3);
         if (err) {
             cm_error("topic %s: %s", o.topics[i].name, rd_kafka_err2str(err));
             goto out;
@@ -433,8 +443,8 @@ int main(int argc, char **argv)
     }
     char nb[16];
     snprintf(nb, sizeof nb, "%d", o.brokers);
-    cm_log_kv(CM_LOG_INFO, "devkafka ready", "bootstrap", bootstrap, "brokers", nb,
-              "control_port", lfd >= 0 ? num : NULL, (const char *)NULL);
+    cm_log_kv(CM_LOG_INFO, "devkafka ready", "bootstrap", bootstrap, "brokers", nb, "control_port",
+              lfd >= 0 ? num : NULL, (const char *)NULL);
 
     for (;;) {
         struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = lfd, .events = POLLIN}};

@@ -40,13 +40,13 @@ struct cm_db_error {
 };
 
 struct cm_db_pool_config {
-    const char *url;              /* required: postgres:// URL or conninfo string */
-    int max_conns;                /* default 8 */
-    int acquire_timeout_ms;       /* default 5000 */
-    int connect_timeout_s;        /* default 5 */
-    int statement_timeout_ms;     /* 0: server default */
+    const char *url;                /* required: postgres:// URL or conninfo string */
+    int max_conns;                  /* default 8 */
+    int acquire_timeout_ms;         /* default 5000 */
+    int connect_timeout_s;          /* default 5 */
+    int statement_timeout_ms;       /* 0: server default */
     enum cm_db_isolation isolation; /* for cm_db_tx; default READ COMMITTED */
-    const char *application_name; /* optional (shows in pg_stat_activity) */
+    const char *application_name;   /* optional (shows in pg_stat_activity) */
 };
 
 struct cm_db_pool;

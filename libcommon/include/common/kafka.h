@@ -47,8 +47,9 @@ struct cm_kafka_header {
 
 /* Parses props into (key, value) calls of fn; returns 0, or -1 with a
  * message in err when an entry is not key=value. Exposed for tests. */
-int cm_kafka_props_parse(const char *props, int (*fn)(void *ctx, const char *key, const char *value),
-                         void *ctx, char *err, size_t errlen);
+int cm_kafka_props_parse(const char *props,
+                         int (*fn)(void *ctx, const char *key, const char *value), void *ctx,
+                         char *err, size_t errlen);
 
 /* ---- producer ---------------------------------------------------------- */
 
@@ -80,7 +81,7 @@ struct cm_kafka_out {
     const struct cm_kafka_header *headers;
     size_t nheaders;
     /* results (cm_kafka_produce_wait) */
-    int err;       /* 0 delivered; else rd_kafka_resp_err_t */
+    int err; /* 0 delivered; else rd_kafka_resp_err_t */
     int32_t out_partition;
     int64_t out_offset;
 };
@@ -136,8 +137,8 @@ struct cm_kafka_partition {
 /* Called on the polling thread. assigned=1: these partitions are now ours
  * (load snapshots here; consumption starts after return); assigned=0: they
  * are being taken away (done offsets are committed right after return). */
-typedef void (*cm_kafka_rebalance_fn)(void *ctx, int assigned, const struct cm_kafka_partition *parts,
-                                      size_t n);
+typedef void (*cm_kafka_rebalance_fn)(void *ctx, int assigned,
+                                      const struct cm_kafka_partition *parts, size_t n);
 
 /* Handles one message. Return 0 when its effect is durable (the offset
  * becomes committable); -1 to have it delivered again: the partition is
@@ -146,9 +147,9 @@ typedef int (*cm_kafka_handler_fn)(void *ctx, const struct cm_kafka_msg *m);
 
 struct cm_kafka_consumer_config {
     struct cm_kafka_config kafka;
-    const char *group_id;      /* required */
-    const char *const *topics; /* required, NULL-terminated */
-    const char *offset_reset;  /* "earliest" (default) or "latest" */
+    const char *group_id;               /* required */
+    const char *const *topics;          /* required, NULL-terminated */
+    const char *offset_reset;           /* "earliest" (default) or "latest" */
     cm_kafka_rebalance_fn on_rebalance; /* optional */
     void *rebalance_ctx;
 };

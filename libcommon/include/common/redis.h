@@ -25,8 +25,8 @@
 
 struct cm_redis_url {
     char host[256];
-    int port;     /* default 6379 */
-    int db;       /* default 0 */
+    int port;           /* default 6379 */
+    int db;             /* default 0 */
     char username[128]; /* ACL user, "" for none */
     char password[256]; /* "" for none */
 };
@@ -54,10 +54,10 @@ enum cm_redis_type {
 /* A reply; owns its strings and elements: cm_redis_reply_release(). */
 struct cm_redis_reply {
     enum cm_redis_type type;
-    long long integer;            /* INTEGER */
-    char *str;                    /* STRING, STATUS, ERROR (NUL-terminated) */
+    long long integer; /* INTEGER */
+    char *str;         /* STRING, STATUS, ERROR (NUL-terminated) */
     size_t len;
-    struct cm_redis_reply *elem;  /* ARRAY */
+    struct cm_redis_reply *elem; /* ARRAY */
     size_t nelem;
 };
 void cm_redis_reply_release(struct cm_redis_reply *r);

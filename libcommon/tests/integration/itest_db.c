@@ -232,7 +232,8 @@ static void serialization_failure_is_retried(void **state)
     cm_metric_value(retries, &before);
     pthread_barrier_t b;
     pthread_barrier_init(&b, NULL, 2);
-    struct skew_thread t[2] = {{.pool = p, .s = {.barrier = &b}}, {.pool = p, .s = {.barrier = &b}}};
+    struct skew_thread t[2] = {{.pool = p, .s = {.barrier = &b}},
+                               {.pool = p, .s = {.barrier = &b}}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, skew_main, &t[i]), 0);
@@ -276,7 +277,10 @@ static void tx_rolls_back_on_failure(void **state)
     cm_db_pool_close(p);
 }
 
-static int drop_postgres(const char *dep) { return strcmp(dep, "postgres") == 0; }
+static int drop_postgres(const char *dep)
+{
+    return strcmp(dep, "postgres") == 0;
+}
 
 static void broken_connection_is_replaced(void **state)
 {

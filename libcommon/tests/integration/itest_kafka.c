@@ -215,10 +215,9 @@ static void round_trip_commit_restart(void **state)
     assert_true(v == 0);
 
     /* Lag is exported per partition and reaches 0 once caught up. */
-    struct cm_metric *lag =
-        cm_metric_gauge("kafka_consumer_lag",
-                        "Messages between the partition's high watermark and our position.",
-                        "topic,partition");
+    struct cm_metric *lag = cm_metric_gauge(
+        "kafka_consumer_lag", "Messages between the partition's high watermark and our position.",
+        "topic,partition");
     end = now_ms() + 5000;
     int lag_ok = 0;
     while (!lag_ok && now_ms() < end) {
@@ -293,8 +292,8 @@ static void devkafka_fault_controls(void **state)
     assert_non_null(p);
     struct cm_kafka_out m[5];
     for (int i = 0; i < 5; i++)
-        m[i] = (struct cm_kafka_out){.topic = "faults.t", .partition = 0, .value = "x",
-                                     .value_len = 1};
+        m[i] = (struct cm_kafka_out){
+            .topic = "faults.t", .partition = 0, .value = "x", .value_len = 1};
     assert_int_equal(cm_kafka_produce_wait(p, m, 5, 10000), 5);
 
     control(port, "error-push Produce 3 NOT_LEADER_FOR_PARTITION\n", reply, sizeof reply);

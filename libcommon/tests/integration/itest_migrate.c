@@ -141,9 +141,8 @@ static void failing_file_rolls_back(void **state)
     write_file(dir, "001_dup.sql", "SELECT 1;");
     assert_int_equal(cm_migrate_run(url, dir, "fail", "mig_fail"), -1);
     assert_int_equal(cm_migrate_run(url, "/nonexistent/migrations", "fail", "mig_fail"), -1);
-    assert_int_equal(cm_migrate_run("postgresql://127.0.0.1:1/x?connect_timeout=2", dir, "fail",
-                                    NULL),
-                     -1);
+    assert_int_equal(
+        cm_migrate_run("postgresql://127.0.0.1:1/x?connect_timeout=2", dir, "fail", NULL), -1);
 }
 
 int main(void)

@@ -37,9 +37,8 @@ static int64_t now_ms(void)
 static struct cm_redis *open_client(int pool, int timeout_ms)
 {
     char err[256];
-    struct cm_redis_config cfg = {.url = need_env("TEST_REDIS_URL"),
-                                  .pool_size = pool,
-                                  .command_timeout_ms = timeout_ms};
+    struct cm_redis_config cfg = {
+        .url = need_env("TEST_REDIS_URL"), .pool_size = pool, .command_timeout_ms = timeout_ms};
     struct cm_redis *r = cm_redis_open(&cfg, err, sizeof err);
     if (!r)
         fail_msg("redis: %s", err);
@@ -217,8 +216,8 @@ static void lua_via_evalsha(void **state)
     cm_redis_reply_release(&rep);
     assert_int_equal(calls(admin, "evalsha"), evalsha0 + 1);
     assert_int_equal(calls(admin, "eval"), eval0);
-    struct cm_metric *dur = cm_metric_histogram("redis_command_duration_seconds", "x", NULL,
-                                                NULL, 0);
+    struct cm_metric *dur =
+        cm_metric_histogram("redis_command_duration_seconds", "x", NULL, NULL, 0);
     double count = 0;
     assert_int_equal(cm_metric_value(dur, &count), 0);
     assert_true(count >= 3);
@@ -249,7 +248,10 @@ static void publish_reaches_subscriber(void **state)
     cm_redis_close(r);
 }
 
-static int drop_redis(const char *dep) { return strcmp(dep, "redis") == 0; }
+static int drop_redis(const char *dep)
+{
+    return strcmp(dep, "redis") == 0;
+}
 
 static void drop_hook_fails_commands(void **state)
 {
