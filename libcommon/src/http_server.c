@@ -211,7 +211,12 @@ const char *cm_http_req_param(const struct cm_http_req *r, const char *name)
 
 const char *cm_http_req_query(const struct cm_http_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      &n) != MHD_YES)
+        return NULL;
+    return v ? v : ""; /* "?flag" has a key and no value */
 }
 
 const char *cm_http_req_header(const struct cm_http_req *r, const char *name)

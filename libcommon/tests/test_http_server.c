@@ -57,6 +57,8 @@ static void h_order(struct cm_http_req *r)
     cJSON_AddStringToObject(o, "id", cm_http_req_param(r, "id"));
     const char *q = cm_http_req_query(r, "q");
     cJSON_AddStringToObject(o, "q", q ? q : "(none)");
+    const char *flag = cm_http_req_query(r, "flag");
+    cJSON_AddStringToObject(o, "flag", flag ? flag : "(none)");
     cJSON_AddStringToObject(o, "route", cm_http_req_route(r));
     cJSON_AddStringToObject(o, "ip", cm_http_req_client_ip(r));
     cJSON_AddStringToObject(o, "log_rid", cm_log_request_id());
@@ -236,10 +238,18 @@ static void test_path_params_query_and_context(void **state)
     assert_non_null(j);
     assert_string_equal(cJSON_GetObjectItem(j, "id")->valuestring, "ord-42");
     assert_string_equal(cJSON_GetObjectItem(j, "q")->valuestring, "a b");
+    assert_string_equal(cJSON_GetObjectItem(j, "flag")->valuestring, "(none)");
     assert_string_equal(cJSON_GetObjectItem(j, "route")->valuestring, "/v1/orders/{id}");
     assert_string_equal(cJSON_GetObjectItem(j, "ip")->valuestring, "127.0.0.1");
     assert_string_equal(cJSON_GetObjectItem(j, "log_rid")->valuestring, "req.1_A-b");
     assert_string_equal(hdr(&r, "X-Request-Id"), "req.1_A-b");
+    cJSON_Delete(j);
+    tc_resp_free(&r);
+
+    assert_int_equal(tc_request(port, "GET", "/v1/orders/8?flag&q=", NULL, NULL, 0, &r), 0);
+    j = cJSON_Parse(r.body);
+    assert_string_equal(cJSON_GetObjectItem(j, "flag")->valuestring, "");
+    assert_string_equal(cJSON_GetObjectItem(j, "q")->valuestring, "");
     cJSON_Delete(j);
     tc_resp_free(&r);
 

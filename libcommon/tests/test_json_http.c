@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json_http.h"
@@ -161,6 +162,29 @@ static void test_json_parsed_once_and_bad(void **state)
     tc_resp_free(&r);
 }
 
+static void test_default_cap_one_mib(void **state)
+{
+    (void)state;
+    /* A JSON string of exactly 1 MiB passes the default cap; one more byte does not. */
+    size_t n = 1024 * 1024;
+    char *body = malloc(n + 2);
+    assert_non_null(body);
+    memset(body, 'a', n + 1);
+    body[0] = '"';
+    body[n - 1] = '"';
+    struct tc_resp r;
+    assert_int_equal(tc_request(port, "POST", "/json", NULL, body, n, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "\"other\"");
+    tc_resp_free(&r);
+    body[n - 1] = 'a';
+    body[n] = '"';
+    assert_int_equal(tc_request(port, "POST", "/json", NULL, body, n + 1, &r), 0);
+    assert_int_equal(r.status, 413);
+    tc_resp_free(&r);
+    free(body);
+}
+
 static void test_static_reply(void **state)
 {
     (void)state;
@@ -182,6 +206,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_single_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headers_and_empty_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_parsed_once_and_bad, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_cap_one_mib, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_reply, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,10 +133,11 @@ int tc_request(int port, const char *method, const char *path, const char *extra
     cm_buf_puts(&req, "\r\n");
     if (body)
         cm_buf_append(&req, body, body_len);
-    int rc = tc_send_all(fd, req.data, req.len);
+    /* A server may answer early (413) and close while we still send: read
+     * whatever response arrived even when sending failed. */
+    tc_send_all(fd, req.data, req.len);
     cm_buf_release(&req);
-    if (rc == 0)
-        rc = tc_read_response(fd, out);
+    int rc = tc_read_response(fd, out);
     close(fd);
     return rc;
 }
