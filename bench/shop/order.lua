@@ -1,0 +1,28 @@
+-- wrk script for POST /orders: a unique Idempotency-Key per request (so every
+-- request creates an order) and one user per wrk thread.
+-- Settings from the environment: SHOP_BENCH_PRODUCT (product id).
+local threads = 0
+
+function setup(thread)
+    thread:set("tid", threads)
+    threads = threads + 1
+end
+
+function init(args)
+    math.randomseed(os.time() + tid * 7919)
+    prefix = string.format("bench-%d-%d-", tid, math.random(1, 1000000000))
+    n = 0
+    local product = os.getenv("SHOP_BENCH_PRODUCT") or "18"
+    body = '{"items":[{"product_id":' .. product .. ',"quantity":1}],' ..
+           '"shipping_address":{"name":"Bench","line1":"1 Loop St","city":"Localhost",' ..
+           '"postal_code":"12345","country":"DE"}}'
+end
+
+function request()
+    n = n + 1
+    return wrk.format("POST", "/orders", {
+        ["Content-Type"] = "application/json",
+        ["X-User-Id"] = "bench-" .. tid,
+        ["Idempotency-Key"] = prefix .. n,
+    }, body)
+end
