@@ -23,9 +23,9 @@
 
 enum ftype { F_LATENCY, F_ERROR, F_CPU, F_MEM, F_KAFKA, F_READY, F_DROP, F_NTYPES };
 
-static const char *const type_names[F_NTYPES] = {
-    "latency", "error", "cpu_burn", "memory_growth", "kafka_pause", "readiness_fail",
-    "drop_dependency"};
+static const char *const type_names[F_NTYPES] = {"latency",        "error",       "cpu_burn",
+                                                 "memory_growth",  "kafka_pause", "readiness_fail",
+                                                 "drop_dependency"};
 
 struct fault {
     struct fault *next;
@@ -53,15 +53,18 @@ static _Atomic int counts[F_NTYPES];
 
 void faults_publish_metrics(void)
 {
-    struct cm_metric *m = cm_metric_gauge("fault_injection_active",
-                                          "Active injected faults by type.", "fault");
+    struct cm_metric *m =
+        cm_metric_gauge("fault_injection_active", "Active injected faults by type.", "fault");
     for (int i = 0; i < F_NTYPES; i++)
         cm_gauge_set(m, atomic_load(&counts[i]), type_names[i]);
 }
 
 /* ---- background faults */
 
-static double now_s(void) { return (double)http_now_ns() / 1e9; }
+static double now_s(void)
+{
+    return (double)http_now_ns() / 1e9;
+}
 
 static void nap_ms(double ms)
 {
@@ -254,8 +257,7 @@ static int parse_spec(const cJSON *spec, struct fault *f, char *err, size_t n)
             return fail(err, n, "%s", "\"mb_per_s\" is required");
         return 0;
     case F_KAFKA:
-    case F_READY:
-        return only_fields(spec, f_flag, err, n);
+    case F_READY: return only_fields(spec, f_flag, err, n);
     case F_DROP: {
         if (only_fields(spec, f_drop, err, n) < 0)
             return -1;
@@ -267,8 +269,7 @@ static int parse_spec(const cJSON *spec, struct fault *f, char *err, size_t n)
         snprintf(f->name, sizeof f->name, "%s", nm->valuestring);
         return 0;
     }
-    case F_NTYPES:
-        break;
+    case F_NTYPES: break;
     }
     return -1;
 }
@@ -310,7 +311,7 @@ int cm_faults_add(const cJSON *spec, char *err, size_t errlen)
     int id = f->id;
     pthread_mutex_unlock(&lock);
     faults_publish_metrics();
-    cm_log_kv(CM_LOG_WARN, "fault injected", "fault", type_names[f->type], NULL);
+    cm_log_kv(CM_LOG_WARN, "fault injected", "fault", type_names[f->type], (const char *)NULL);
     return id;
 }
 
@@ -347,7 +348,10 @@ static int clear(int type)
     return n;
 }
 
-int cm_faults_clear(void) { return clear(-1); }
+int cm_faults_clear(void)
+{
+    return clear(-1);
+}
 
 int cm_faults_clear_type(const char *type)
 {
@@ -381,11 +385,8 @@ static cJSON *fault_json(const struct fault *f)
         cJSON_AddNumberToObject(o, "mb_per_s", f->mb_per_s);
         cJSON_AddNumberToObject(o, "max_mb", f->max_mb);
         break;
-    case F_DROP:
-        cJSON_AddStringToObject(o, "name", f->name);
-        break;
-    default:
-        break;
+    case F_DROP: cJSON_AddStringToObject(o, "name", f->name); break;
+    default: break;
     }
     return o;
 }
@@ -400,8 +401,14 @@ cJSON *cm_faults_list(void)
     return a;
 }
 
-int cm_faults_kafka_paused(void) { return atomic_load(&counts[F_KAFKA]) > 0; }
-int cm_faults_readiness_failed(void) { return atomic_load(&counts[F_READY]) > 0; }
+int cm_faults_kafka_paused(void)
+{
+    return atomic_load(&counts[F_KAFKA]) > 0;
+}
+int cm_faults_readiness_failed(void)
+{
+    return atomic_load(&counts[F_READY]) > 0;
+}
 
 int cm_faults_dependency_dropped(const char *name)
 {
@@ -427,8 +434,7 @@ void faults_for_route(const char *pattern, const char *path, int *delay_ms, int 
         return;
     pthread_mutex_lock(&lock);
     for (const struct fault *f = faults; f; f = f->next) {
-        if ((f->type != F_LATENCY && f->type != F_ERROR) ||
-            !route_matches(f->route, pattern, path))
+        if ((f->type != F_LATENCY && f->type != F_ERROR) || !route_matches(f->route, pattern, path))
             continue;
         uint64_t rnd = http_random_u64();
         if (f->type == F_LATENCY)

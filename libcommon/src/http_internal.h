@@ -21,14 +21,14 @@
 struct route_seg {
     const char *text; /* literal text, or the parameter name */
     size_t len;
-    int param;        /* 1 "{name}", 2 "*" (rest of path) */
+    int param; /* 1 "{name}", 2 "*" (rest of path) */
 };
 
 struct compiled_route {
     const struct cm_http_route *route;
     struct route_seg segs[ROUTER_MAX_SEGS];
     int nsegs;
-    int literals;     /* precedence: more literal segments win */
+    int literals; /* precedence: more literal segments win */
 };
 
 struct router {
@@ -47,8 +47,8 @@ struct route_match {
     const struct compiled_route *route; /* NULL: no route for this method */
     struct route_param params[ROUTER_MAX_PARAMS];
     int nparams;
-    int path_known;   /* some route matched the path with another method */
-    char allow[96];   /* those methods, "GET, POST" */
+    int path_known; /* some route matched the path with another method */
+    char allow[96]; /* those methods, "GET, POST" */
 };
 
 void router_init(struct router *rt);

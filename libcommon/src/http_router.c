@@ -12,7 +12,10 @@
 #include "http_internal.h"
 #include "common/banned.h"
 
-void router_init(struct router *rt) { memset(rt, 0, sizeof *rt); }
+void router_init(struct router *rt)
+{
+    memset(rt, 0, sizeof *rt);
+}
 
 void router_release(struct router *rt)
 {

@@ -45,7 +45,10 @@ uint64_t http_now_ns(void)
 static _Thread_local uint64_t rng[4];
 static _Thread_local int rng_ready;
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t http_random_u64(void)
 {
@@ -132,8 +135,8 @@ static int parse_traceparent(const char *tp, char trace[33], char flags[3])
 
 static const char *method_label(const char *m)
 {
-    static const char *const known[] = {"GET",     "POST",  "PUT",   "DELETE", "PATCH",
-                                        "HEAD",    "OPTIONS", NULL};
+    static const char *const known[] = {"GET",   "POST", "PUT",     "DELETE",
+                                        "PATCH", "HEAD", "OPTIONS", NULL};
     for (int i = 0; known[i]; i++)
         if (strcmp(m, known[i]) == 0)
             return known[i];
@@ -180,18 +183,42 @@ char *cm_http_req_strdup(struct cm_http_req *r, const char *s)
 
 /* ---- request accessors */
 
-const char *cm_http_req_method(const struct cm_http_req *r) { return r->method; }
-const char *cm_http_req_path(const struct cm_http_req *r) { return r->path; }
+const char *cm_http_req_method(const struct cm_http_req *r)
+{
+    return r->method;
+}
+const char *cm_http_req_path(const struct cm_http_req *r)
+{
+    return r->path;
+}
 const char *cm_http_req_route(const struct cm_http_req *r)
 {
     return r->route ? r->route->route->pattern : "unmatched";
 }
-const char *cm_http_req_client_ip(const struct cm_http_req *r) { return r->client_ip; }
-const char *cm_http_req_id(const struct cm_http_req *r) { return r->request_id; }
-const char *cm_http_req_trace_id(const struct cm_http_req *r) { return r->trace_id; }
-const char *cm_http_req_span_id(const struct cm_http_req *r) { return r->span_id; }
-const char *cm_http_req_traceparent(const struct cm_http_req *r) { return r->traceparent; }
-struct cm_http_server *cm_http_req_server(const struct cm_http_req *r) { return r->srv; }
+const char *cm_http_req_client_ip(const struct cm_http_req *r)
+{
+    return r->client_ip;
+}
+const char *cm_http_req_id(const struct cm_http_req *r)
+{
+    return r->request_id;
+}
+const char *cm_http_req_trace_id(const struct cm_http_req *r)
+{
+    return r->trace_id;
+}
+const char *cm_http_req_span_id(const struct cm_http_req *r)
+{
+    return r->span_id;
+}
+const char *cm_http_req_traceparent(const struct cm_http_req *r)
+{
+    return r->traceparent;
+}
+struct cm_http_server *cm_http_req_server(const struct cm_http_req *r)
+{
+    return r->srv;
+}
 
 void *cm_http_req_ctx(const struct cm_http_req *r)
 {
@@ -213,8 +240,8 @@ const char *cm_http_req_query(const struct cm_http_req *r, const char *name)
 {
     const char *v = NULL;
     size_t n = 0;
-    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
-                                      &n) != MHD_YES)
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &n) !=
+        MHD_YES)
         return NULL;
     return v ? v : ""; /* "?flag" has a key and no value */
 }
@@ -238,7 +265,8 @@ int cm_http_set_header(struct cm_http_req *r, const char *name, const char *valu
     if (r->status || !name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
         return -1;
     struct resp_header *h = cm_http_req_alloc(r, sizeof *h);
-    if (!h || !(h->name = cm_http_req_strdup(r, name)) || !(h->value = cm_http_req_strdup(r, value)))
+    if (!h || !(h->name = cm_http_req_strdup(r, name)) ||
+        !(h->value = cm_http_req_strdup(r, value)))
         return -1;
     h->next = r->headers;
     r->headers = h;
@@ -313,8 +341,8 @@ int http_reply_owned(struct cm_http_req *r, int status, const char *content_type
 
 static int has_body(struct cm_http_req *r)
 {
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl)
         return strcmp(cl, "0") != 0;
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -379,8 +407,7 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
     if (router_match(&s->router, method, url, &m) < 0) {
         if (m.path_known) {
             cm_http_set_header(r, MHD_HTTP_HEADER_ALLOW, m.allow);
-            cm_http_reply_error(r, 405, "method_not_allowed", "method %s not allowed here",
-                                method);
+            cm_http_reply_error(r, 405, "method_not_allowed", "method %s not allowed here", method);
         } else {
             cm_http_reply_error(r, 404, "not_found", "no route for %s", url);
         }
@@ -400,8 +427,8 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
     r->nparams = m.nparams;
     if ((flags & CM_ROUTE_ADMIN) && check_admin(r) < 0)
         return;
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         errno = 0;
@@ -454,9 +481,8 @@ static enum MHD_Result queue(struct cm_http_req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)version;
@@ -679,8 +705,8 @@ struct cm_http_server *cm_http_server_new(const struct cm_http_config *cfg,
     pthread_mutex_init(&s->lock, NULL);
     http_delays_init(&s->delays);
     router_init(&s->router);
-    s->m_requests = cm_metric_counter("http_requests_total", "HTTP requests completed.",
-                                      "route,method,code");
+    s->m_requests =
+        cm_metric_counter("http_requests_total", "HTTP requests completed.", "route,method,code");
     s->m_duration = cm_metric_histogram("http_request_duration_seconds",
                                         "HTTP request duration, first byte read to last sent.",
                                         "route,method", NULL, 0);
@@ -722,11 +748,10 @@ int cm_http_server_start(struct cm_http_server *s)
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->cfg.idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-        MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
     if (!s->daemon) {
         cm_logf(CM_LOG_ERROR, "http: cannot listen on %s:%d", s->cfg.bind_addr, s->cfg.port);
         return -1;
@@ -734,14 +759,23 @@ int cm_http_server_start(struct cm_http_server *s)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
     cm_log_kv(CM_LOG_INFO, "http server listening", "service", s->cfg.service, "addr",
-              s->cfg.bind_addr, NULL);
+              s->cfg.bind_addr, (const char *)NULL);
     return 0;
 }
 
-int cm_http_server_port(const struct cm_http_server *s) { return s ? s->port : -1; }
+int cm_http_server_port(const struct cm_http_server *s)
+{
+    return s ? s->port : -1;
+}
 
-void cm_http_server_set_draining(struct cm_http_server *s) { atomic_store(&s->draining, 1); }
-int cm_http_server_draining(const struct cm_http_server *s) { return atomic_load(&s->draining); }
+void cm_http_server_set_draining(struct cm_http_server *s)
+{
+    atomic_store(&s->draining, 1);
+}
+int cm_http_server_draining(const struct cm_http_server *s)
+{
+    return atomic_load(&s->draining);
+}
 
 static void sleep_ms(int ms)
 {

@@ -27,9 +27,9 @@ enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
 struct series {
     struct series *_Atomic next;
     uint64_t hash;
-    char **values;           /* nlabels strings, inside this allocation */
-    _Atomic uint64_t value;  /* double bits: counter/gauge value, histogram sum */
-    _Atomic uint64_t count;  /* histogram sample count */
+    char **values;             /* nlabels strings, inside this allocation */
+    _Atomic uint64_t value;    /* double bits: counter/gauge value, histogram sum */
+    _Atomic uint64_t count;    /* histogram sample count */
     _Atomic uint64_t *buckets; /* histogram: nbuckets + 1 non-cumulative counts */
 };
 
@@ -38,12 +38,12 @@ struct cm_metric {
     enum kind kind;
     char *name;
     char *help;
-    char *labels;            /* the declaration, for clash checks */
+    char *labels; /* the declaration, for clash checks */
     size_t nlabels;
     char *label_names[MAX_LABELS];
     double *bounds;
     size_t nbounds;
-    pthread_mutex_t lock;    /* series creation only */
+    pthread_mutex_t lock; /* series creation only */
     struct series *_Atomic head;
     struct series *tail;
 };
@@ -193,8 +193,7 @@ static struct cm_metric *find_or_create(enum kind kind, const char *name, const 
             continue;
         if (m->kind != kind || strcmp(m->labels, labels) != 0 ||
             (kind == KIND_HISTOGRAM && !same_bounds(m, bounds, nbounds))) {
-            cm_logf(CM_LOG_ERROR, "metrics: %s registered again with another type or labels",
-                    name);
+            cm_logf(CM_LOG_ERROR, "metrics: %s registered again with another type or labels", name);
             m = NULL;
         }
         goto out;
@@ -278,8 +277,8 @@ static struct series *lookup(struct cm_metric *m, const char *const *v, uint64_t
 static struct series *create(struct cm_metric *m, const char *const *v, uint64_t h)
 {
     size_t nb = m->kind == KIND_HISTOGRAM ? m->nbounds + 1 : 0;
-    size_t size = sizeof(struct series) + nb * sizeof(_Atomic uint64_t) +
-                  m->nlabels * sizeof(char *);
+    size_t size =
+        sizeof(struct series) + nb * sizeof(_Atomic uint64_t) + m->nlabels * sizeof(char *);
     size_t lens[MAX_LABELS];
     for (size_t i = 0; i < m->nlabels; i++) {
         lens[i] = strlen(v[i]) + 1;
@@ -461,7 +460,10 @@ static void rappend(struct rctx *r, const char *p, size_t n)
         r->err = -1;
 }
 
-static void rputs(struct rctx *r, const char *s) { rappend(r, s, strlen(s)); }
+static void rputs(struct rctx *r, const char *s)
+{
+    rappend(r, s, strlen(s));
+}
 
 __attribute__((format(printf, 2, 3))) static void rprintf(struct rctx *r, const char *fmt, ...)
 {

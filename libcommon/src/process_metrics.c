@@ -100,8 +100,8 @@ int cm_process_metrics_register(const char *service, const char *version)
 {
     fam.start = cm_metric_gauge("process_start_time_seconds",
                                 "Start time of the process since unix epoch in seconds.", NULL);
-    fam.rss = cm_metric_gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
-                              NULL);
+    fam.rss =
+        cm_metric_gauge("process_resident_memory_bytes", "Resident memory size in bytes.", NULL);
     fam.cpu = cm_metric_counter("process_cpu_seconds_total",
                                 "Total user and system CPU time spent in seconds.", NULL);
     fam.fds = cm_metric_gauge("process_open_fds", "Number of open file descriptors.", NULL);

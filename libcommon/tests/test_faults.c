@@ -20,7 +20,10 @@
 
 #define AUTH "Authorization: Bearer s3cret\r\n"
 
-static void h_work(struct cm_http_req *r) { cm_http_reply_json_str(r, 200, "{\"work\":1}"); }
+static void h_work(struct cm_http_req *r)
+{
+    cm_http_reply_json_str(r, 200, "{\"work\":1}");
+}
 
 static const struct cm_http_route routes[] = {
     {"GET", "/work", h_work, 0, NULL},
@@ -91,7 +94,8 @@ static void test_admin_guard(void **state)
     tc_resp_free(&r);
     assert_int_equal(status_of("GET", "/admin/faults", "X-Admin-Token: s3cre\r\n", NULL), 403);
     assert_int_equal(status_of("GET", "/admin/faults", "X-Admin-Token: s3cret!\r\n", NULL), 403);
-    assert_int_equal(status_of("GET", "/admin/faults", "Authorization: Basic s3cret\r\n", NULL), 401);
+    assert_int_equal(status_of("GET", "/admin/faults", "Authorization: Basic s3cret\r\n", NULL),
+                     401);
     assert_int_equal(status_of("POST", "/admin/faults", NULL, "{\"type\":\"kafka_pause\"}"), 401);
     assert_int_equal(status_of("DELETE", "/admin/faults", "X-Admin-Token: x\r\n", NULL), 403);
     assert_int_equal(status_of("PUT", "/admin/loglevel", NULL, "{\"level\":\"debug\"}"), 401);
@@ -142,7 +146,6 @@ static void test_latency_fault(void **state)
     assert_int_equal(status_of("DELETE", "/admin/faults", AUTH, NULL), 200);
     assert_true(elapsed_ms("/work") < 150);
 }
-
 
 struct slow_call {
     int port;

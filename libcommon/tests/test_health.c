@@ -94,7 +94,10 @@ static cJSON *get_json(const char *path, int *status)
     return j;
 }
 
-static const char *status_of(cJSON *j) { return cJSON_GetObjectItem(j, "status")->valuestring; }
+static const char *status_of(cJSON *j)
+{
+    return cJSON_GetObjectItem(j, "status")->valuestring;
+}
 
 static cJSON *check_named(cJSON *j, const char *name)
 {
@@ -216,7 +219,8 @@ static void test_metrics_endpoint(void **state)
     assert_string_equal(tc_header(&r, "Content-Type", ct, sizeof ct),
                         "text/plain; version=0.0.4; charset=utf-8");
     assert_non_null(strstr(r.body, "# TYPE http_requests_total counter\n"));
-    assert_non_null(strstr(r.body, "http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 1\n"));
+    assert_non_null(
+        strstr(r.body, "http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 1\n"));
     assert_non_null(strstr(r.body, "# TYPE http_request_duration_seconds histogram\n"));
     assert_non_null(strstr(r.body, "# TYPE http_requests_in_flight gauge\n"));
     assert_non_null(strstr(r.body, "fault_injection_active{fault=\"latency\"} 0\n"));

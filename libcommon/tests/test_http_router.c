@@ -13,7 +13,10 @@
 #include "../src/http_internal.h"
 #include "common/banned.h"
 
-static void h(struct cm_http_req *r) { (void)r; }
+static void h(struct cm_http_req *r)
+{
+    (void)r;
+}
 
 static const struct cm_http_route table[] = {
     {"GET", "/v1/orders", h, 0, NULL},
@@ -121,8 +124,18 @@ static void test_no_match_and_allow(void **state)
 static void test_bad_patterns(void **state)
 {
     (void)state;
-    static const char *const bad[] = {NULL,   "",       "x",     "/a/",      "/a//b",  "/{",
-                                      "/{}",  "/a{b}",  "/{a}b", "/{a{b}}", "/*/x",   "/a}",
+    static const char *const bad[] = {NULL,
+                                      "",
+                                      "x",
+                                      "/a/",
+                                      "/a//b",
+                                      "/{",
+                                      "/{}",
+                                      "/a{b}",
+                                      "/{a}b",
+                                      "/{a{b}}",
+                                      "/*/x",
+                                      "/a}",
                                       "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17",
                                       "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}"};
     struct router r2;

@@ -93,10 +93,16 @@ static void h_raw_body(struct cm_http_req *r)
     cm_http_reply(r, 200, "text/plain", b, len);
 }
 
-static void h_silent(struct cm_http_req *r) { (void)r; }
+static void h_silent(struct cm_http_req *r)
+{
+    (void)r;
+}
 
 static _Atomic int slow_started, slow_release;
-static int slow_is_started(void) { return atomic_load(&slow_started); }
+static int slow_is_started(void)
+{
+    return atomic_load(&slow_started);
+}
 static void h_slow(struct cm_http_req *r)
 {
     atomic_store(&slow_started, 1);
@@ -126,7 +132,10 @@ static void h_stream(struct cm_http_req *r)
     assert_non_null(st);
     atomic_store(&fed_stream, st);
 }
-static int fed_ready(void) { return atomic_load(&fed_stream) != NULL; }
+static int fed_ready(void)
+{
+    return atomic_load(&fed_stream) != NULL;
+}
 
 struct counter_ctx {
     int n;
@@ -141,7 +150,10 @@ static ssize_t producer(void *ctx, char *buf, size_t max)
     int n = snprintf(buf, max, "data: %d\n\n", c->n++);
     return n;
 }
-static void prod_close(void *ctx) { ((struct counter_ctx *)ctx)->closed = 1; }
+static void prod_close(void *ctx)
+{
+    ((struct counter_ctx *)ctx)->closed = 1;
+}
 static void h_produce(struct cm_http_req *r)
 {
     prod_ctx.n = 0;
@@ -230,8 +242,8 @@ static void test_path_params_query_and_context(void **state)
 {
     (void)state;
     struct tc_resp r;
-    assert_int_equal(tc_request(port, "GET", "/v1/orders/ord-42?q=a%20b&x=1", "X-Request-Id: req.1_A-b\r\n",
-                                NULL, 0, &r),
+    assert_int_equal(tc_request(port, "GET", "/v1/orders/ord-42?q=a%20b&x=1",
+                                "X-Request-Id: req.1_A-b\r\n", NULL, 0, &r),
                      0);
     assert_int_equal(r.status, 200);
     cJSON *j = cJSON_Parse(r.body);
@@ -263,8 +275,8 @@ static void test_unknown_route_404(void **state)
 {
     (void)state;
     struct tc_resp r;
-    static const char *const paths[] = {"/nope", "/v1/orders", "/v1/orders/", "/v1/orders/1/x",
-                                        "/hello/", "//hello"};
+    static const char *const paths[] = {"/nope",          "/v1/orders", "/v1/orders/",
+                                        "/v1/orders/1/x", "/hello/",    "//hello"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         assert_int_equal(tc_request(port, "GET", paths[i], NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, 404);
@@ -394,10 +406,11 @@ static void test_traceparent(void **state)
     (void)state;
     const char *trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     struct tc_resp r;
-    assert_int_equal(tc_request(port, "GET", "/v1/orders/1",
-                                "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n",
-                                NULL, 0, &r),
-                     0);
+    assert_int_equal(
+        tc_request(port, "GET", "/v1/orders/1",
+                   "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n", NULL,
+                   0, &r),
+        0);
     const char *tp = hdr(&r, "traceparent");
     assert_memory_equal(tp + 3, trace, 32);
     assert_false(memcmp(tp + 36, "00f067aa0ba902b7", 16) == 0); /* our own span */
@@ -409,12 +422,12 @@ static void test_traceparent(void **state)
     tc_resp_free(&r);
 
     static const char *const bad[] = {
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero span */
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero span */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* v00 extra */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",    /* short */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",      /* short */
         "garbage"};
     char h[160];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -427,10 +440,11 @@ static void test_traceparent(void **state)
         tc_resp_free(&r);
     }
     /* A later version with extra fields is accepted. */
-    assert_int_equal(tc_request(port, "GET", "/hello",
-                                "traceparent: 01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-ext\r\n",
-                                NULL, 0, &r),
-                     0);
+    assert_int_equal(
+        tc_request(port, "GET", "/hello",
+                   "traceparent: 01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-ext\r\n",
+                   NULL, 0, &r),
+        0);
     tp = hdr(&r, "traceparent");
     assert_memory_equal(tp + 3, trace, 32);
     assert_string_equal(tp + 52, "-00");
@@ -473,11 +487,11 @@ static void test_metrics_and_access_log(void **state)
     tc_resp_free(&r);
     assert_int_equal(tc_request(port, "GET", "/missing", NULL, NULL, 0, &r), 0);
     tc_resp_free(&r);
-    struct cm_metric *total = cm_metric_counter("http_requests_total", "HTTP requests completed.",
-                                                "route,method,code");
-    struct cm_metric *dur = cm_metric_histogram("http_request_duration_seconds",
-                                                "HTTP request duration, first byte read to last sent.",
-                                                "route,method", NULL, 0);
+    struct cm_metric *total =
+        cm_metric_counter("http_requests_total", "HTTP requests completed.", "route,method,code");
+    struct cm_metric *dur = cm_metric_histogram(
+        "http_request_duration_seconds", "HTTP request duration, first byte read to last sent.",
+        "route,method", NULL, 0);
     struct cm_metric *inflight =
         cm_metric_gauge("http_requests_in_flight", "HTTP requests being served.", NULL);
     assert_non_null(total);
@@ -498,9 +512,8 @@ static void test_metrics_and_access_log(void **state)
     assert_int_equal(pipe2(log_pipe, O_CLOEXEC), 0);
     cm_log_set_level(CM_LOG_INFO);
     cm_log_set_fd(log_pipe[1]);
-    assert_int_equal(tc_request(port, "GET", "/v1/orders/9?z=1", "X-Request-Id: logme\r\n", NULL,
-                                0, &r),
-                     0);
+    assert_int_equal(
+        tc_request(port, "GET", "/v1/orders/9?z=1", "X-Request-Id: logme\r\n", NULL, 0, &r), 0);
     tc_resp_free(&r);
     char line[4096] = "";
     end = now_ms() + 2000;
@@ -570,8 +583,14 @@ static void test_stream_fed_from_another_thread(void **state)
     cm_http_stream_release(st);
 }
 
-static int prod_closed(void) { return prod_ctx.closed; }
-static int fed_is_closed(void) { return atomic_load(&fed_closed); }
+static int prod_closed(void)
+{
+    return prod_ctx.closed;
+}
+static int fed_is_closed(void)
+{
+    return atomic_load(&fed_closed);
+}
 
 static void test_stream_with_producer(void **state)
 {

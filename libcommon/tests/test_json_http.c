@@ -62,10 +62,8 @@ static void h_static(struct cm_http_req *r)
 }
 
 static const struct cm_http_route routes[] = {
-    {"GET", "/error", h_error, 0, NULL},
-    {"GET", "/twice", h_twice, 0, NULL},
-    {"GET", "/headers", h_headers, 0, NULL},
-    {"POST", "/json", h_json_twice, CM_ROUTE_BODY, NULL},
+    {"GET", "/error", h_error, 0, NULL},     {"GET", "/twice", h_twice, 0, NULL},
+    {"GET", "/headers", h_headers, 0, NULL}, {"POST", "/json", h_json_twice, CM_ROUTE_BODY, NULL},
     {"GET", "/static", h_static, 0, NULL},
 };
 
@@ -129,7 +127,8 @@ static void test_headers_and_empty_body(void **state)
     struct tc_resp r;
     assert_int_equal(tc_request(port, "GET", "/headers", "X-Custom: hi there\r\n", NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"custom\":\"hi there\",\"no_query\":true,\"body\":\"\",\"len\":0}");
+    assert_string_equal(r.body,
+                        "{\"custom\":\"hi there\",\"no_query\":true,\"body\":\"\",\"len\":0}");
     char v[16];
     assert_string_equal(tc_header(&r, "X-Good", v, sizeof v), "v");
     assert_null(tc_header(&r, "Injected", v, sizeof v));

@@ -35,18 +35,18 @@ static char *render(struct cm_buf *b)
 static void test_counter_exact_format(void **state)
 {
     (void)state;
-    struct cm_metric *c = cm_metric_counter("http_requests_total", "Requests served.",
-                                            "route,method,code");
+    struct cm_metric *c =
+        cm_metric_counter("http_requests_total", "Requests served.", "route,method,code");
     assert_non_null(c);
     cm_counter_add(c, 1, "/v1/orders/{id}", "GET", "200");
     cm_counter_add(c, 2, "/v1/orders/{id}", "GET", "200");
     cm_counter_add(c, 1, "unmatched", "POST", "404");
     struct cm_buf b;
-    assert_string_equal(render(&b),
-                        "# HELP http_requests_total Requests served.\n"
-                        "# TYPE http_requests_total counter\n"
-                        "http_requests_total{route=\"/v1/orders/{id}\",method=\"GET\",code=\"200\"} 3\n"
-                        "http_requests_total{route=\"unmatched\",method=\"POST\",code=\"404\"} 1\n");
+    assert_string_equal(
+        render(&b), "# HELP http_requests_total Requests served.\n"
+                    "# TYPE http_requests_total counter\n"
+                    "http_requests_total{route=\"/v1/orders/{id}\",method=\"GET\",code=\"200\"} 3\n"
+                    "http_requests_total{route=\"unmatched\",method=\"POST\",code=\"404\"} 1\n");
     cm_buf_release(&b);
 }
 
@@ -148,8 +148,8 @@ static void test_counter_rejects_negative_and_wrong_kind(void **state)
     struct cm_metric *c = cm_metric_counter("c_total", "C.", NULL);
     cm_counter_add(c, 2);
     cm_counter_add(c, -1);
-    cm_gauge_set(c, 100);           /* wrong kind: ignored */
-    cm_histogram_observe(c, 100);   /* wrong kind: ignored */
+    cm_gauge_set(c, 100);         /* wrong kind: ignored */
+    cm_histogram_observe(c, 100); /* wrong kind: ignored */
     double v = 0;
     assert_int_equal(cm_metric_value(c, &v), 0);
     assert_true(v == 2);

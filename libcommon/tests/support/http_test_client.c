@@ -124,8 +124,7 @@ int tc_request(int port, const char *method, const char *path, const char *extra
         return -1;
     struct cm_buf req;
     cm_buf_init(&req, 0);
-    cm_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method,
-                  path);
+    cm_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, path);
     if (extra_headers)
         cm_buf_puts(&req, extra_headers);
     if (body)
