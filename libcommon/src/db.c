@@ -137,19 +137,26 @@ int cm_db_tx_iso(struct cm_db_pool *pool, enum cm_db_isolation iso, cm_db_tx_fn 
                 snprintf(err->message, sizeof err->message, "no database connection");
             return -1;
         }
-        int rc = cm_db_exec(c, begin_sql(iso), 0, NULL, NULL);
+        int rc = cm_db_exec(c, begin_sql(iso), 0, NULL, NULL), committing = 0;
         if (rc == 0) {
             rc = fn(c, ctx);
-            if (rc == 0 && cm_db_exec(c, "COMMIT", 0, NULL, NULL) != 0)
-                rc = -1;
+            if (rc == 0) {
+                committing = 1;
+                if (cm_db_exec(c, "COMMIT", 0, NULL, NULL) != 0)
+                    rc = -1;
+            }
         }
+        /* A connection lost before COMMIT was sent left nothing behind, so
+         * running again is safe; lost during COMMIT, the outcome is unknown
+         * and the caller must decide. */
+        int lost = rc == -1 && !committing && PQstatus(c->pg) != CONNECTION_OK;
         char state[6], msg[256];
         snprintf(state, sizeof state, "%s", c->sqlstate);
         snprintf(msg, sizeof msg, "%s", c->errmsg);
         cm_db_release(pool, c); /* rolls back whatever is still open */
         if (rc == 0)
             return 0;
-        if (rc == -1 && cm_db_is_retryable(state) && attempt < max_retries) {
+        if (rc == -1 && (cm_db_is_retryable(state) || lost) && attempt < max_retries) {
             cm_counter_add(retries, 1);
             backoff(attempt);
             continue;

@@ -96,8 +96,10 @@ typedef int (*cm_db_tx_fn)(struct cm_db_conn *c, void *ctx);
 
 /* Runs fn between BEGIN ISOLATION LEVEL <iso> and COMMIT on a pooled
  * connection. When fn returns -1 or COMMIT fails with SQLSTATE 40001 or
- * 40P01, rolls back and runs again, up to max_retries more times (with a
- * short jittered backoff; counted in db_tx_retries_total). Returns 0 when
+ * 40P01, or the connection was lost before COMMIT, rolls back and runs
+ * again on a (new) connection, up to max_retries more times (with a short
+ * jittered backoff; counted in db_tx_retries_total). A connection lost
+ * during COMMIT is not retried: the outcome is unknown. Returns 0 when
  * committed, fn's nonzero value, or -1; err (may be NULL) gets the last
  * database error. cm_db_tx uses the pool's configured isolation. */
 int cm_db_tx(struct cm_db_pool *pool, cm_db_tx_fn fn, void *ctx, int max_retries,

@@ -142,7 +142,8 @@ typedef void (*cm_kafka_rebalance_fn)(void *ctx, int assigned,
 
 /* Handles one message. Return 0 when its effect is durable (the offset
  * becomes committable); -1 to have it delivered again: the partition is
- * rewound to this message and cm_kafka_consumer_poll() returns -1. */
+ * rewound to this message and cm_kafka_consumer_poll() returns -1 (back off
+ * before polling again, or a lasting outage becomes a hot loop). */
 typedef int (*cm_kafka_handler_fn)(void *ctx, const struct cm_kafka_msg *m);
 
 struct cm_kafka_consumer_config {

@@ -20,6 +20,10 @@
  *
  * Files are read whole, up to 4 MiB each. Versions must be unique. Errors
  * are logged with the file and the server's message.
+ *
+ * Thread-safety: cm_migrate_run may run in several threads or processes at
+ * once (that is the point of the lock); cm_migrate_run_conn uses the
+ * caller's connection, which no other thread may use meanwhile.
  */
 #include <libpq-fe.h>
 

@@ -277,6 +277,31 @@ static void tx_rolls_back_on_failure(void **state)
     cm_db_pool_close(p);
 }
 
+/* First attempt: the backend dies mid-transaction (as in a failover). */
+static int die_once(struct cm_db_conn *c, void *ctx)
+{
+    int *attempts = ctx;
+    if (++*attempts == 1) {
+        cm_db_exec(c, "INSERT INTO lost VALUES (1)", 0, NULL, NULL);
+        cm_db_exec(c, "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL, NULL);
+        return -1;
+    }
+    return cm_db_exec(c, "INSERT INTO lost VALUES (2)", 0, NULL, NULL);
+}
+
+static void tx_retried_after_connection_loss(void **state)
+{
+    (void)state;
+    struct cm_db_pool *p = open_pool(2);
+    sql(p, "CREATE TABLE lost (v int)");
+    int attempts = 0;
+    struct cm_db_error err;
+    assert_int_equal(cm_db_tx(p, die_once, &attempts, 2, &err), 0);
+    assert_int_equal(attempts, 2);
+    assert_int_equal(scalar_long(p, "SELECT sum(v) FROM lost"), 2);
+    cm_db_pool_close(p);
+}
+
 static int drop_postgres(const char *dep)
 {
     return strcmp(dep, "postgres") == 0;
@@ -323,6 +348,7 @@ int main(void)
         cmocka_unit_test(unique_violation_surfaces),
         cmocka_unit_test(serialization_failure_is_retried),
         cmocka_unit_test(tx_rolls_back_on_failure),
+        cmocka_unit_test(tx_retried_after_connection_loss),
         cmocka_unit_test(broken_connection_is_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
