@@ -263,8 +263,8 @@ static void store_if_gen(const char *key, const char *genkey, const char *gen, i
 {
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld",
-             (long long)(rc == 0 ? g.ttl_ms : (g.ttl_ms < NEGATIVE_TTL_MS ? g.ttl_ms
-                                                                           : NEGATIVE_TTL_MS)));
+             (long long)(rc == 0 ? g.ttl_ms
+                                 : (g.ttl_ms < NEGATIVE_TTL_MS ? g.ttl_ms : NEGATIVE_TTL_MS)));
     const char *value = rc == 0 ? json->data : "";
     const char *argv[8] = {"EVAL", SET_IF_GEN, "2", key, genkey, gen, value, ttl};
     size_t lens[8];

@@ -24,9 +24,9 @@ struct catalog_config {
     const char *redis_url;
     const char *admin_token;
     const char *migrations_dir;
-    int log_level;          /* enum cm_log_level */
-    int64_t cache_ttl_ms;   /* 0 disables the cache (benchmarks: uncached figure) */
-    int64_t cache_lock_ms;  /* stampede lock lifetime */
+    int log_level;         /* enum cm_log_level */
+    int64_t cache_ttl_ms;  /* 0 disables the cache (benchmarks: uncached figure) */
+    int64_t cache_lock_ms; /* stampede lock lifetime */
     int64_t redis_timeout_ms;
     unsigned threads;
     size_t max_body;

@@ -9,8 +9,7 @@ int catalog_config_load(struct catalog_config *c)
     struct cm_config cfg;
     cm_config_init(&cfg, "catalog");
     c->port = cm_config_port(&cfg, "PORT", "8085");
-    c->database_url =
-        cm_config_url(&cfg, "DATABASE_URL", NULL, "postgres://,postgresql://");
+    c->database_url = cm_config_url(&cfg, "DATABASE_URL", NULL, "postgres://,postgresql://");
     c->redis_url = cm_config_url(&cfg, "REDIS_URL", NULL, "redis://");
     c->admin_token = cm_config_string(&cfg, "ADMIN_TOKEN", "");
     c->migrations_dir = cm_config_string(&cfg, "MIGRATIONS_DIR", "services/catalog/migrations");

@@ -62,8 +62,8 @@ static PGconn *db(void)
 
 /* Runs a statement; returns the result when its status is ok_status, else
  * logs, clears and returns NULL with the SQLSTATE (or "") in state. */
-static PGresult *q(PGconn *c, ExecStatusType ok_status, char state[6], const char *sql,
-                   int n, const char *const *params)
+static PGresult *q(PGconn *c, ExecStatusType ok_status, char state[6], const char *sql, int n,
+                   const char *const *params)
 {
     if (state)
         state[0] = '\0';
@@ -133,9 +133,9 @@ int store_ping(void)
 }
 
 /* ---- products */
-#define PRODUCT_COLS                                                                             \
-    "id, name, description, COALESCE(category_id, 0), price_cents, stock, "                      \
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "              \
+#define PRODUCT_COLS                                                                               \
+    "id, name, description, COALESCE(category_id, 0), price_cents, stock, "                        \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "                \
     "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 static int64_t col_i64(const PGresult *res, int row, int col)
@@ -268,15 +268,14 @@ int store_product_update(int64_t id, const struct product_input *in, struct prod
                         in->has & PF_STOCK ? stock : NULL,
                         in->has & PF_CATEGORY ? "t" : "f",
                         in->category_id ? cat : NULL};
-    PGresult *res =
-        q(c, PGRES_TUPLES_OK, state,
-          "UPDATE products SET name = COALESCE($2, name),"
-          " description = COALESCE($3, description),"
-          " price_cents = COALESCE($4::bigint, price_cents),"
-          " stock = COALESCE($5::int, stock),"
-          " category_id = CASE WHEN $6::bool THEN $7::bigint ELSE category_id END,"
-          " updated_at = now() WHERE id = $1::bigint RETURNING " PRODUCT_COLS,
-          7, p);
+    PGresult *res = q(c, PGRES_TUPLES_OK, state,
+                      "UPDATE products SET name = COALESCE($2, name),"
+                      " description = COALESCE($3, description),"
+                      " price_cents = COALESCE($4::bigint, price_cents),"
+                      " stock = COALESCE($5::int, stock),"
+                      " category_id = CASE WHEN $6::bool THEN $7::bigint ELSE category_id END,"
+                      " updated_at = now() WHERE id = $1::bigint RETURNING " PRODUCT_COLS,
+                      7, p);
     return res ? one_product(res, out) : write_error(state);
 }
 
@@ -288,7 +287,8 @@ int store_product_delete(int64_t id)
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     const char *p[1] = {ids};
-    PGresult *res = q(c, PGRES_COMMAND_OK, NULL, "DELETE FROM products WHERE id = $1::bigint", 1, p);
+    PGresult *res =
+        q(c, PGRES_COMMAND_OK, NULL, "DELETE FROM products WHERE id = $1::bigint", 1, p);
     if (!res)
         return -1;
     int rc = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : STORE_NOT_FOUND;
@@ -311,9 +311,9 @@ int store_category_list(struct category **items, size_t *n)
     PGconn *c = db();
     if (!c)
         return -1;
-    PGresult *res = q(c, PGRES_TUPLES_OK, NULL,
-                      "SELECT id, name, COALESCE(parent_id, 0) FROM categories ORDER BY id", 0,
-                      NULL);
+    PGresult *res =
+        q(c, PGRES_TUPLES_OK, NULL,
+          "SELECT id, name, COALESCE(parent_id, 0) FROM categories ORDER BY id", 0, NULL);
     if (!res)
         return -1;
     int rows = PQntuples(res);
@@ -416,8 +416,8 @@ int store_stock_reserve(struct reserve_input *in, int *replayed, int64_t *bad_pr
     PQclear(res);
     if (!claimed) {
         res = q(c, PGRES_TUPLES_OK, NULL,
-                "SELECT status, items::text FROM stock_reservations WHERE order_id = $1::bigint",
-                1, p1);
+                "SELECT status, items::text FROM stock_reservations WHERE order_id = $1::bigint", 1,
+                p1);
         if (!res || PQntuples(res) != 1) {
             if (res)
                 PQclear(res);
@@ -452,8 +452,8 @@ int store_stock_reserve(struct reserve_input *in, int *replayed, int64_t *bad_pr
             continue;
         }
         PQclear(res);
-        res = q(c, PGRES_TUPLES_OK, NULL, "SELECT stock FROM products WHERE id = $1::bigint", 1,
-                p2);
+        res =
+            q(c, PGRES_TUPLES_OK, NULL, "SELECT stock FROM products WHERE id = $1::bigint", 1, p2);
         if (!res)
             goto fail;
         int exists = PQntuples(res) == 1;

@@ -166,8 +166,8 @@ static int only_fields(const cJSON *body, const char *const *allowed, char *err,
 int validate_product(const cJSON *body, int partial, struct product_input *out, char *err,
                      size_t errlen)
 {
-    static const char *const fields[] = {"name", "description", "price", "stock", "category_id",
-                                         NULL};
+    static const char *const fields[] = {"name",  "description", "price",
+                                         "stock", "category_id", NULL};
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(body)) {
         snprintf(err, errlen, "body must be a JSON object");
@@ -265,8 +265,7 @@ int validate_category(const cJSON *body, struct category_input *out, char *err, 
     if (text_field(name, "name", 1, PRODUCT_NAME_MAX_CHARS, &out->name, err, errlen) < 0)
         return -1;
     const cJSON *parent = cJSON_GetObjectItemCaseSensitive(body, "parent_id");
-    if (parent && !cJSON_IsNull(parent) &&
-        json_int(parent, 1, MAX_SAFE_INT, &out->parent_id) < 0) {
+    if (parent && !cJSON_IsNull(parent) && json_int(parent, 1, MAX_SAFE_INT, &out->parent_id) < 0) {
         snprintf(err, errlen, "parent_id must be a positive integer or null");
         return -1;
     }
@@ -304,14 +303,13 @@ int validate_reserve(const cJSON *body, struct reserve_input *out, char *err, si
     cJSON_ArrayForEach(it, items)
     {
         struct stock_item *si = &out->items[out->nitems];
-        if (!cJSON_IsObject(it) ||
-            json_int(cJSON_GetObjectItemCaseSensitive(it, "product_id"), 1, MAX_SAFE_INT,
-                     &si->product_id) < 0) {
+        if (!cJSON_IsObject(it) || json_int(cJSON_GetObjectItemCaseSensitive(it, "product_id"), 1,
+                                            MAX_SAFE_INT, &si->product_id) < 0) {
             snprintf(err, errlen, "items[%zu].product_id must be a positive integer", out->nitems);
             return -1;
         }
-        if (json_int(cJSON_GetObjectItemCaseSensitive(it, "quantity"), 1, QTY_MAX,
-                     &si->quantity) < 0) {
+        if (json_int(cJSON_GetObjectItemCaseSensitive(it, "quantity"), 1, QTY_MAX, &si->quantity) <
+            0) {
             snprintf(err, errlen, "items[%zu].quantity must be an integer from 1 to %d",
                      out->nitems, QTY_MAX);
             return -1;

@@ -66,9 +66,8 @@ int catalog_product(int64_t product_id, char *name, size_t namesz, int64_t *pric
     } else if (resp.status == 200) {
         cJSON *j = cJSON_Parse(resp.body.data ? resp.body.data : "");
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
-        if (cJSON_IsString(n) &&
-            cm_decimal_from_json(cJSON_GetObjectItemCaseSensitive(j, "price"), PRICE_SCALE, 0,
-                                 price_cents) == 0) {
+        if (cJSON_IsString(n) && cm_decimal_from_json(cJSON_GetObjectItemCaseSensitive(j, "price"),
+                                                      PRICE_SCALE, 0, price_cents) == 0) {
             snprintf(name, namesz, "%s", n->valuestring);
             rc = CAT_OK;
         } else {
@@ -84,11 +83,8 @@ int catalog_product(int64_t product_id, char *name, size_t namesz, int64_t *pric
 
 static int post(const char *path, const char *body, struct cm_http_response *resp)
 {
-    struct cm_http_request req = {.method = "POST",
-                                  .path = path,
-                                  .body = body,
-                                  .body_len = strlen(body),
-                                  .idempotent = 1};
+    struct cm_http_request req = {
+        .method = "POST", .path = path, .body = body, .body_len = strlen(body), .idempotent = 1};
     return cm_http_client_do(g_client, &req, resp);
 }
 

@@ -36,10 +36,8 @@ int transition_allowed(enum order_status from, enum order_status to)
 {
     /* rows: from; columns: to (pending paid shipped delivered cancelled) */
     static const unsigned char allowed[ST_COUNT][ST_COUNT] = {
-        [ST_PENDING] = {0, 1, 0, 0, 1},
-        [ST_PAID] = {0, 0, 1, 0, 1},
-        [ST_SHIPPED] = {0, 0, 0, 1, 0},
-        [ST_DELIVERED] = {0, 0, 0, 0, 0},
+        [ST_PENDING] = {0, 1, 0, 0, 1},   [ST_PAID] = {0, 0, 1, 0, 1},
+        [ST_SHIPPED] = {0, 0, 0, 1, 0},   [ST_DELIVERED] = {0, 0, 0, 0, 0},
         [ST_CANCELLED] = {0, 0, 0, 0, 0},
     };
     if ((unsigned)from >= ST_COUNT || (unsigned)to >= ST_COUNT)
@@ -238,12 +236,11 @@ int validate_order_request(const cJSON *body, struct order_request *req, char *e
             return -1;
         if (json_int(cJSON_GetObjectItemCaseSensitive(it, "product_id"), 1, MAX_SAFE_INT,
                      &oi->product_id) < 0) {
-            snprintf(err, errlen, "items[%zu].product_id must be a positive integer",
-                     req->nitems);
+            snprintf(err, errlen, "items[%zu].product_id must be a positive integer", req->nitems);
             return -1;
         }
-        if (json_int(cJSON_GetObjectItemCaseSensitive(it, "quantity"), 1, QTY_MAX,
-                     &oi->quantity) < 0) {
+        if (json_int(cJSON_GetObjectItemCaseSensitive(it, "quantity"), 1, QTY_MAX, &oi->quantity) <
+            0) {
             snprintf(err, errlen, "items[%zu].quantity must be an integer from 1 to %d",
                      req->nitems, QTY_MAX);
             return -1;
@@ -371,10 +368,9 @@ void event_id_new(char out[37])
     }
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-             r[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+             r[14], r[15]);
 }
 
 void utc_now(char out[32])

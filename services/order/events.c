@@ -176,9 +176,9 @@ static void *relay(void *arg)
 
 int events_start(const struct order_config *cfg)
 {
-    g.orders = cm_metric_counter("shop_orders_total",
-                                 "Shop order status changes, creation included, by new status.",
-                                 "status");
+    g.orders =
+        cm_metric_counter("shop_orders_total",
+                          "Shop order status changes, creation included, by new status.", "status");
     for (int s = 0; s < ST_COUNT; s++)
         cm_counter_add(g.orders, 0, status_name((enum order_status)s));
     g.published = cm_metric_counter("shop_order_events_published_total",
@@ -191,9 +191,8 @@ int events_start(const struct order_config *cfg)
         cm_error("order: bad REDIS_URL");
         return -1;
     }
-    struct cm_kafka_config kc = {.brokers = cfg->kafka_brokers,
-                                 .client_id = "order",
-                                 .props = "linger.ms=1"};
+    struct cm_kafka_config kc = {
+        .brokers = cfg->kafka_brokers, .client_id = "order", .props = "linger.ms=1"};
     char err[256];
     g.producer = cm_kafka_producer_open(&kc, err, sizeof err);
     if (!g.producer) {

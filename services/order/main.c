@@ -33,8 +33,8 @@ int main(void)
         cm_error("order: cannot open the database");
         return 1;
     }
-    if (catalog_client_open(cfg.catalog_url, cfg.catalog_timeout_ms,
-                            cfg.catalog_breaker_open_ms) < 0 ||
+    if (catalog_client_open(cfg.catalog_url, cfg.catalog_timeout_ms, cfg.catalog_breaker_open_ms) <
+            0 ||
         events_start(&cfg) < 0) {
         catalog_client_close();
         store_close();

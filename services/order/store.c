@@ -16,9 +16,9 @@
 static struct cm_db_pool *g_pool;
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define ORDER_COLS                                                                               \
-    "id, user_id, status, total_cents, shipping_address::text, " TS("created_at") ", "          \
-    TS("updated_at") ", request_fingerprint"
+#define ORDER_COLS                                                                                 \
+    "id, user_id, status, total_cents, shipping_address::text, " TS("created_at") ", " TS(         \
+        "updated_at") ", request_fingerprint"
 
 int store_open(const char *url, const char *migrations_dir, int conns)
 {
@@ -44,7 +44,10 @@ void store_close(void)
     g_pool = NULL;
 }
 
-int store_ping(void) { return cm_db_pool_ping(g_pool); }
+int store_ping(void)
+{
+    return cm_db_pool_ping(g_pool);
+}
 
 void order_release(struct order *o)
 {
@@ -136,10 +139,9 @@ int store_find_by_key(const char *user_id, const char *key, struct order *out)
     if (!c)
         return -1;
     const char *p[2] = {user_id, key};
-    int rc = load_order(c,
-                        "SELECT " ORDER_COLS
-                        " FROM orders WHERE user_id = $1 AND idempotency_key = $2",
-                        2, p, out);
+    int rc = load_order(
+        c, "SELECT " ORDER_COLS " FROM orders WHERE user_id = $1 AND idempotency_key = $2", 2, p,
+        out);
     cm_db_release(g_pool, c);
     return rc;
 }
@@ -249,8 +251,8 @@ static int outbox_add(struct cm_db_conn *c, const char *topic, const struct orde
         return -1;
     }
     const char *p[3] = {topic, key, b.data};
-    int rc = cm_db_exec(c, "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", 3, p,
-                        NULL);
+    int rc =
+        cm_db_exec(c, "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)", 3, p, NULL);
     cm_buf_release(&b);
     return rc;
 }
@@ -328,8 +330,7 @@ static int status_tx(struct cm_db_conn *c, void *ctx)
                                 1, p);
     if (!res)
         return -1;
-    if (PQntuples(res) != 1 ||
-        (!x->is_admin && strcmp(PQgetvalue(res, 0, 0), x->user_id) != 0)) {
+    if (PQntuples(res) != 1 || (!x->is_admin && strcmp(PQgetvalue(res, 0, 0), x->user_id) != 0)) {
         PQclear(res);
         return STORE_NOT_FOUND; /* someone else's order is nobody's business */
     }
@@ -347,8 +348,8 @@ static int status_tx(struct cm_db_conn *c, void *ctx)
     if (!transition_allowed((enum order_status)from, x->to))
         return STORE_ILLEGAL;
     const char *p2[2] = {id, status_name(x->to)};
-    if (cm_db_exec(c, "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1::bigint",
-                   2, p2, NULL) < 0 ||
+    if (cm_db_exec(c, "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1::bigint", 2,
+                   p2, NULL) < 0 ||
         outbox_add(c, x->topic, &o, from, x->to) < 0)
         return -1;
     if (x->to == ST_CANCELLED &&

@@ -23,8 +23,8 @@ static void reply_item_error(struct cm_http_req *r, int status, const char *code
     rc |= cm_buf_json_escape(&b, msg);
     rc |= cm_buf_printf(&b, "\",\"request_id\":\"");
     rc |= cm_buf_json_escape(&b, cm_http_req_id(r));
-    rc |= cm_buf_printf(&b, "\",\"product_id\":%lld,\"available\":%lld}}",
-                        (long long)product_id, (long long)available);
+    rc |= cm_buf_printf(&b, "\",\"product_id\":%lld,\"available\":%lld}}", (long long)product_id,
+                        (long long)available);
     if (rc)
         cm_http_reply_error(r, status, code, "%s", msg);
     else
@@ -37,18 +37,17 @@ static void reply_items(struct cm_http_req *r, const struct reserve_input *in, c
 {
     struct cm_buf b;
     cm_buf_init(&b, 1u << 16);
-    int rc = cm_buf_printf(&b, "{\"order_id\":%lld,\"status\":\"%s\",\"%s\":%s,\"items\":[",
-                           (long long)in->order_id, status,
-                           flag_name_is_replayed ? "replayed" : "released_now",
-                           flag ? "true" : "false");
+    int rc = cm_buf_printf(
+        &b, "{\"order_id\":%lld,\"status\":\"%s\",\"%s\":%s,\"items\":[", (long long)in->order_id,
+        status, flag_name_is_replayed ? "replayed" : "released_now", flag ? "true" : "false");
     for (size_t i = 0; i < in->nitems && rc == 0; i++) {
         char price[CM_DECIMAL_STR_MAX];
         if (cm_decimal_format(in->items[i].unit_price_cents, PRICE_SCALE, price, sizeof price) < 0)
             rc = -1;
         else
-            rc = cm_buf_printf(&b, "%s{\"product_id\":%lld,\"quantity\":%lld,\"unit_price\":\"%s\"}",
-                               i ? "," : "", (long long)in->items[i].product_id,
-                               (long long)in->items[i].quantity, price);
+            rc = cm_buf_printf(
+                &b, "%s{\"product_id\":%lld,\"quantity\":%lld,\"unit_price\":\"%s\"}", i ? "," : "",
+                (long long)in->items[i].product_id, (long long)in->items[i].quantity, price);
     }
     rc |= cm_buf_puts(&b, "]}");
     if (rc)
@@ -83,8 +82,8 @@ void h_stock_reserve(struct cm_http_req *r)
         reply_items(r, in, "reserved", 1, replayed);
     } else if (rc == STORE_OUT_OF_STOCK) {
         char msg[128];
-        snprintf(msg, sizeof msg, "product %lld is out of stock (%lld available)",
-                 (long long)bad, (long long)available);
+        snprintf(msg, sizeof msg, "product %lld is out of stock (%lld available)", (long long)bad,
+                 (long long)available);
         reply_item_error(r, 409, "out_of_stock", bad, available, msg);
     } else if (rc == STORE_NO_PRODUCT) {
         char msg[128];

@@ -31,7 +31,7 @@ static pid_t start(int p, const char *redis_url, const char *log)
     snprintf(db, sizeof db, "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
     snprintf(redis, sizeof redis, "REDIS_URL=%s", redis_url);
     snprintf(mig, sizeof mig, "MIGRATIONS_DIR=%s", migrations);
-    const char *env[] = {port_s, db, redis, mig, "LOG_LEVEL=warn", "CACHE_TTL=60s",
+    const char *env[] = {port_s,          db,  redis, mig, "LOG_LEVEL=warn", "CACHE_TTL=60s",
                          "ADMIN_TOKEN=t", NULL};
     return spawn_service("catalog", log, env);
 }
@@ -126,10 +126,10 @@ static void test_crud_and_validation(void **state)
     expect_error("POST", "/catalog/products", ADMIN, "[1]", 422, "validation_failed");
     expect_error("POST", "/catalog/products", ADMIN, "{\"name\":\"Mug\",\"price\":12.5}", 422,
                  "validation_failed");
-    expect_error("POST", "/catalog/products", ADMIN, "{\"name\":\"Mug\",\"price\":\"12.505\"}",
-                 422, "validation_failed");
-    expect_error("POST", "/catalog/products", ADMIN,
-                 "{\"name\":\"\",\"price\":\"1.00\"}", 422, "validation_failed");
+    expect_error("POST", "/catalog/products", ADMIN, "{\"name\":\"Mug\",\"price\":\"12.505\"}", 422,
+                 "validation_failed");
+    expect_error("POST", "/catalog/products", ADMIN, "{\"name\":\"\",\"price\":\"1.00\"}", 422,
+                 "validation_failed");
     expect_error("POST", "/catalog/products", ADMIN,
                  "{\"name\":\"Mug\",\"price\":\"1.00\",\"stock\":-1}", 422, "validation_failed");
     expect_error("POST", "/catalog/products", ADMIN,
@@ -188,8 +188,8 @@ static void test_categories_search_paging(void **state)
     assert_int_equal(num(c, "parent_id"), home);
     cJSON_Delete(c);
     expect_error("POST", "/catalog/categories", ADMIN, body, 409, "conflict");
-    expect_error("POST", "/catalog/categories", ADMIN, "{\"name\":\"X\",\"parent_id\":424242}",
-                 422, "validation_failed");
+    expect_error("POST", "/catalog/categories", ADMIN, "{\"name\":\"X\",\"parent_id\":424242}", 422,
+                 "validation_failed");
 
     snprintf(body, sizeof body,
              "{\"name\":\"50%% off_pan\",\"price\":\"9.99\",\"stock\":5,\"category_id\":%lld}",
@@ -283,8 +283,8 @@ static void test_cache_invalidation(void **state)
 
     /* stock changes through reservations invalidate too */
     char body[128];
-    snprintf(body, sizeof body, "{\"order_id\":777,\"items\":[{\"product_id\":%lld,\"quantity\":1}]}",
-             (long long)id);
+    snprintf(body, sizeof body,
+             "{\"order_id\":777,\"items\":[{\"product_id\":%lld,\"quantity\":1}]}", (long long)id);
     cJSON_Delete(call("POST", "/internal/stock/reserve", NULL, body, 200));
     p = call("GET", path, NULL, NULL, 200);
     assert_int_equal(num(p, "stock"), 0);
@@ -344,11 +344,10 @@ static void test_stock_reservations(void **state)
     r = call("GET", path, NULL, NULL, 200);
     assert_int_equal(num(r, "stock"), 5);
     cJSON_Delete(r);
-    expect_error("POST", "/internal/stock/release", NULL, "{\"order_id\":5555}", 404,
-                 "not_found");
+    expect_error("POST", "/internal/stock/release", NULL, "{\"order_id\":5555}", 404, "not_found");
     /* a released reservation is not silently re-made */
-    snprintf(body, sizeof body, "{\"order_id\":1001,\"items\":[{\"product_id\":%lld,\"quantity\":2}]}",
-             (long long)a);
+    snprintf(body, sizeof body,
+             "{\"order_id\":1001,\"items\":[{\"product_id\":%lld,\"quantity\":2}]}", (long long)a);
     expect_error("POST", "/internal/stock/reserve", NULL, body, 409, "conflict");
 }
 
@@ -385,12 +384,9 @@ static void test_redis_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_errors_exit_2),
-        cmocka_unit_test(test_crud_and_validation),
-        cmocka_unit_test(test_categories_search_paging),
-        cmocka_unit_test(test_cache_invalidation),
-        cmocka_unit_test(test_stock_reservations),
-        cmocka_unit_test(test_redis_down),
+        cmocka_unit_test(test_config_errors_exit_2),     cmocka_unit_test(test_crud_and_validation),
+        cmocka_unit_test(test_categories_search_paging), cmocka_unit_test(test_cache_invalidation),
+        cmocka_unit_test(test_stock_reservations),       cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests_name("catalog", tests, setup, teardown);
 }

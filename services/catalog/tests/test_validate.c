@@ -22,9 +22,8 @@ static void test_product_ok(void **state)
 {
     (void)state;
     struct product_input in;
-    assert_int_equal(product("{\"name\":\"Mug\",\"price\":\"12.50\",\"stock\":3,\"category_id\":2}",
-                             0, &in),
-                     0);
+    assert_int_equal(
+        product("{\"name\":\"Mug\",\"price\":\"12.50\",\"stock\":3,\"category_id\":2}", 0, &in), 0);
     assert_int_equal(in.price_cents, 1250);
     assert_int_equal(in.stock, 3);
     assert_int_equal(in.category_id, 2);
@@ -51,13 +50,13 @@ static void test_product_bad(void **state)
     static const char *const cases[] = {
         "[]",
         "{}",
-        "{\"name\":\"Mug\"}",                       /* price required */
-        "{\"price\":\"1.00\"}",                     /* name required */
-        "{\"name\":\"\",\"price\":\"1.00\"}",       /* empty name */
-        "{\"name\":\"Mug\",\"price\":12.5}",        /* JSON number for money */
-        "{\"name\":\"Mug\",\"price\":\"12.505\"}",  /* too precise */
-        "{\"name\":\"Mug\",\"price\":\"-1.00\"}",   /* negative */
-        "{\"name\":\"Mug\",\"price\":\"1e3\"}",     /* exponent */
+        "{\"name\":\"Mug\"}",                      /* price required */
+        "{\"price\":\"1.00\"}",                    /* name required */
+        "{\"name\":\"\",\"price\":\"1.00\"}",      /* empty name */
+        "{\"name\":\"Mug\",\"price\":12.5}",       /* JSON number for money */
+        "{\"name\":\"Mug\",\"price\":\"12.505\"}", /* too precise */
+        "{\"name\":\"Mug\",\"price\":\"-1.00\"}",  /* negative */
+        "{\"name\":\"Mug\",\"price\":\"1e3\"}",    /* exponent */
         "{\"name\":\"Mug\",\"price\":\"1000000.01\"}",
         "{\"name\":\"Mug\",\"price\":\"\"}",
         "{\"name\":\"Mug\",\"price\":\"1.00\",\"stock\":-1}",
@@ -69,7 +68,7 @@ static void test_product_bad(void **state)
         "{\"name\":\"Mug\",\"price\":\"1.00\",\"prise\":\"1.00\"}", /* unknown field */
         "{\"name\":7,\"price\":\"1.00\"}",
         "{\"name\":\"a\\u0001b\",\"price\":\"1.00\"}", /* control character */
-        "{\"name\":\"\xff\",\"price\":\"1.00\"}",        /* invalid UTF-8 */
+        "{\"name\":\"\xff\",\"price\":\"1.00\"}",      /* invalid UTF-8 */
     };
     struct product_input in;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -179,18 +178,18 @@ static void test_roles_and_utf8(void **state)
     assert_false(has_role("", "admin"));
     assert_false(has_role("user,adm", "admin"));
     assert_int_equal(utf8_chars("h\xc3\xa9llo"), 5);
-    assert_int_equal(utf8_chars("\xc0\xaf"), -1);         /* overlong */
-    assert_int_equal(utf8_chars("\xed\xa0\x80"), -1);     /* surrogate */
-    assert_int_equal(utf8_chars("\xf0\x9f\x98\x80"), 1);  /* emoji */
+    assert_int_equal(utf8_chars("\xc0\xaf"), -1);        /* overlong */
+    assert_int_equal(utf8_chars("\xed\xa0\x80"), -1);    /* surrogate */
+    assert_int_equal(utf8_chars("\xf0\x9f\x98\x80"), 1); /* emoji */
     assert_int_equal(utf8_chars("a\tb"), -1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_product_ok),   cmocka_unit_test(test_product_bad),
-        cmocka_unit_test(test_category),     cmocka_unit_test(test_reserve),
-        cmocka_unit_test(test_parse_id),     cmocka_unit_test(test_like_pattern),
+        cmocka_unit_test(test_product_ok),     cmocka_unit_test(test_product_bad),
+        cmocka_unit_test(test_category),       cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_parse_id),       cmocka_unit_test(test_like_pattern),
         cmocka_unit_test(test_roles_and_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

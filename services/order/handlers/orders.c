@@ -12,7 +12,6 @@
 #define LIST_DEFAULT 20
 #define LIST_MAX 50
 
-
 struct identity {
     const char *user_id;
     int is_admin;
@@ -103,8 +102,7 @@ static void give_back(int64_t order_id)
     } else if (recorded) {
         events_wake();
     } else {
-        cm_error("order %lld: reservation could not be released nor recorded",
-                 (long long)order_id);
+        cm_error("order %lld: reservation could not be released nor recorded", (long long)order_id);
     }
 }
 
@@ -177,8 +175,7 @@ void h_order_create(struct cm_http_req *r)
     }
     rc = catalog_reserve(id, req->items, req->nitems, &bad);
     if (rc == CAT_OUT_OF_STOCK) {
-        cm_http_reply_error(r, 409, "out_of_stock", "product %lld is out of stock",
-                            (long long)bad);
+        cm_http_reply_error(r, 409, "out_of_stock", "product %lld is out of stock", (long long)bad);
         goto out;
     }
     if (rc == CAT_NO_PRODUCT) {
@@ -311,12 +308,8 @@ void h_order_status(struct cm_http_req *r)
             store_release_done(id, 1);
         reply_order(r, 200, o);
         break;
-    case STORE_SAME:
-        reply_order(r, 200, o);
-        break;
-    case STORE_NOT_FOUND:
-        cm_http_reply_error(r, 404, "not_found", "no such order");
-        break;
+    case STORE_SAME: reply_order(r, 200, o); break;
+    case STORE_NOT_FOUND: cm_http_reply_error(r, 404, "not_found", "no such order"); break;
     case STORE_FORBIDDEN:
         cm_http_reply_error(r, 403, "forbidden", "only an admin may set status %s",
                             status_name((enum order_status)to));
@@ -325,8 +318,7 @@ void h_order_status(struct cm_http_req *r)
         cm_http_reply_error(r, 409, "conflict", "an order cannot go from %s to %s",
                             status_name(from), status_name((enum order_status)to));
         break;
-    default:
-        cm_http_reply_error(r, 503, "service_unavailable", "database unavailable");
+    default: cm_http_reply_error(r, 503, "service_unavailable", "database unavailable");
     }
     order_release(o);
     free(o);

@@ -193,9 +193,17 @@ static int setup(void **state)
     snprintf(e[5], sizeof e[5], "KAFKA_BROKERS=%s", need_env("TEST_KAFKA_BROKERS"));
     snprintf(e[6], sizeof e[6], "CATALOG_URL=http://127.0.0.1:%d", cat_port);
     snprintf(ord_mig, sizeof ord_mig, "MIGRATIONS_DIR=%s/services/order/migrations", cwd);
-    const char *oenv[] = {e[3], e[4], e[2], e[5], e[6], ord_mig, "LOG_LEVEL=warn",
-                          "OUTBOX_POLL_INTERVAL=100ms", "CATALOG_TIMEOUT=1s",
-                          "CATALOG_BREAKER_OPEN=500ms", NULL};
+    const char *oenv[] = {e[3],
+                          e[4],
+                          e[2],
+                          e[5],
+                          e[6],
+                          ord_mig,
+                          "LOG_LEVEL=warn",
+                          "OUTBOX_POLL_INTERVAL=100ms",
+                          "CATALOG_TIMEOUT=1s",
+                          "CATALOG_BREAKER_OPEN=500ms",
+                          NULL};
     ord_pid = spawn_service("order", "order", oenv);
     if (wait_ready(cat_port, 20000) < 0 || wait_ready(ord_port, 20000) < 0) {
         fprintf(stderr, "# services did not become ready (logs in TEST_TMPDIR)\n");
@@ -239,8 +247,7 @@ static char *order_body(int64_t pid, int qty, int64_t pid2, int qty2)
                  "{\"product_id\":%lld,\"quantity\":%d},{\"product_id\":%lld,\"quantity\":%d}",
                  (long long)pid, qty, (long long)pid2, qty2);
     else
-        snprintf(items, sizeof items, "{\"product_id\":%lld,\"quantity\":%d}", (long long)pid,
-                 qty);
+        snprintf(items, sizeof items, "{\"product_id\":%lld,\"quantity\":%d}", (long long)pid, qty);
     snprintf(body, sizeof body,
              "{\"items\":[%s],\"shipping_address\":{\"name\":\"Alice\",\"line1\":\"1 Main St\","
              "\"city\":\"Berlin\",\"postal_code\":\"10115\",\"country\":\"DE\"}}",
@@ -254,7 +261,7 @@ static cJSON *post_order(const char *const *who, const char *key, const char *bo
     snprintf(kh, sizeof kh, "Idempotency-Key: %s", key);
     const char *h[4] = {NULL, NULL, NULL, NULL};
     size_t n = 0;
-    for (; who[n] && n < 2; n++)
+    for (; n < 2 && who[n]; n++)
         h[n] = who[n];
     h[n] = kh;
     return call_port(ord_port, "POST", "/orders", h, body, status);
@@ -297,8 +304,7 @@ static void test_validation(void **state)
     expect_code(call_port(ord_port, "POST", "/orders", nokey, body, 422), "validation_failed");
     expect_code(post_order(ALICE, "v1", "{\"items\":", 400), "invalid_json");
     expect_code(post_order(ALICE, "v2", order_body(prod_a, 0, 0, 0), 422), "validation_failed");
-    expect_code(post_order(ALICE, "v3", order_body(prod_a, 1001, 0, 0), 422),
-                "validation_failed");
+    expect_code(post_order(ALICE, "v3", order_body(prod_a, 1001, 0, 0), 422), "validation_failed");
     expect_code(post_order(ALICE, "v4", order_body(424242, 1, 0, 0), 422), "validation_failed");
     expect_code(post_order(ALICE, "v5", "{\"items\":[{\"product_id\":1,\"quantity\":1}]}", 422),
                 "validation_failed");
@@ -458,9 +464,9 @@ static void test_pubsub(void **state)
     /* the creation of the first order, then its changes, in order */
     char want[64];
     snprintf(want, sizeof want, "\"order_id\":%lld,", (long long)first_order);
-    const char *expect[] = {"\"from\":null,\"to\":\"pending\"", "\"from\":\"pending\",\"to\":\"paid\"",
-                            "\"from\":\"paid\",\"to\":\"shipped\"",
-                            "\"from\":\"shipped\",\"to\":\"delivered\""};
+    const char *expect[] = {
+        "\"from\":null,\"to\":\"pending\"", "\"from\":\"pending\",\"to\":\"paid\"",
+        "\"from\":\"paid\",\"to\":\"shipped\"", "\"from\":\"shipped\",\"to\":\"delivered\""};
     size_t next = 0;
     for (int i = 0; i < 64 && next < 4; i++) {
         redisReply *r = NULL;
@@ -494,7 +500,8 @@ static void test_kafka_event(void **state)
         for (int i = 0; i < kc.n; i++)
             if (strcmp(kc.keys[i], key) == 0 && strstr(kc.values[i], want) &&
                 strstr(kc.values[i], "\"to\":\"delivered\"") &&
-                strstr(kc.values[i], "\"version\":1") && strstr(kc.values[i], "\"total\":\"60.67\""))
+                strstr(kc.values[i], "\"version\":1") &&
+                strstr(kc.values[i], "\"total\":\"60.67\""))
                 found = 1;
         pthread_mutex_unlock(&kc.mu);
         if (!found)
@@ -520,10 +527,10 @@ static void test_catalog_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validation),       cmocka_unit_test(test_create_and_idempotency),
-        cmocka_unit_test(test_last_item_race),   cmocka_unit_test(test_state_machine),
-        cmocka_unit_test(test_visibility),       cmocka_unit_test(test_pubsub),
-        cmocka_unit_test(test_kafka_event),      cmocka_unit_test(test_catalog_down),
+        cmocka_unit_test(test_validation),     cmocka_unit_test(test_create_and_idempotency),
+        cmocka_unit_test(test_last_item_race), cmocka_unit_test(test_state_machine),
+        cmocka_unit_test(test_visibility),     cmocka_unit_test(test_pubsub),
+        cmocka_unit_test(test_kafka_event),    cmocka_unit_test(test_catalog_down),
     };
     return cmocka_run_group_tests_name("order", tests, setup, teardown);
 }

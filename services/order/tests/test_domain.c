@@ -28,7 +28,7 @@ static void test_state_machine(void **state)
             if (transition_allowed((enum order_status)f, (enum order_status)t) != expect)
                 fail_msg("%s should be %s", pair, expect ? "legal" : "illegal");
         }
-    assert_false(transition_allowed((enum order_status)-1, ST_PAID));
+    assert_false(transition_allowed((enum order_status) - 1, ST_PAID));
     assert_false(transition_allowed(ST_PENDING, ST_COUNT));
     assert_int_equal(status_parse("shipped"), ST_SHIPPED);
     assert_int_equal(status_parse("Shipped"), -1);
@@ -157,9 +157,8 @@ static void test_event(void **state)
     assert_int_equal(id[14], '4');
     assert_int_equal(strlen(ts), 24);
     assert_int_equal(ts[23], 'Z');
-    assert_int_equal(event_render(&b, "e1", "2026-01-01T00:00:00.000Z", 42, "u\"1", -1, ST_PENDING,
-                                  2550),
-                     0);
+    assert_int_equal(
+        event_render(&b, "e1", "2026-01-01T00:00:00.000Z", 42, "u\"1", -1, ST_PENDING, 2550), 0);
     assert_string_equal(b.data,
                         "{\"type\":\"shop_order.status_changed\",\"version\":1,\"id\":\"e1\","
                         "\"ts\":\"2026-01-01T00:00:00.000Z\",\"order_id\":42,\"user_id\":"
