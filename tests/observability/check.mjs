@@ -598,6 +598,24 @@ if (cmd === 'exprs') {
   const groups = exprs.map((e, i) => ({ name: e.where, rules: [{ record: `check:expr:${i}`, expr: e.expr }] }));
   writeFileSync(join(arg, 'dashboard-exprs.yml'), YAML.stringify({ groups }));
   console.log(`${exprs.length} dashboard expressions`);
+} else if (cmd === 'prometheusrule') {
+  // observability/prometheus/k8s/prometheusrules.yaml: the same rule files
+  // as PrometheusRule objects for the Prometheus Operator (kube-prometheus-stack
+  // selects every PrometheusRule). Written to stdout; the suite checks the
+  // committed file is current.
+  const docs = ls(RULES_DIR, '.yml').map((f) => ({
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: {
+      name: `exchange-${basename(f, '.yml')}`,
+      labels: { 'app.kubernetes.io/part-of': 'exchange-lab', 'app.kubernetes.io/component': 'observability' },
+    },
+    spec: readYaml(f),
+  }));
+  process.stdout.write('# Generated from observability/prometheus/rules/*.yml by\n'
+    + '#   node tests/observability/check.mjs prometheusrule > observability/prometheus/k8s/prometheusrules.yaml\n'
+    + '# Do not edit: edit the rule files and regenerate (the observability suite checks it).\n'
+    + docs.map((d) => '---\n' + YAML.stringify(d, { lineWidth: 0 })).join(''));
 } else if (cmd === 'used-metrics') {
   console.log([...usedRawMetrics().keys()].join('\n'));
 } else if (cmd === 'live') {

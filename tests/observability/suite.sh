@@ -96,6 +96,8 @@ if [ $have_node -eq 1 ]; then
     else
         skip "every dashboard PromQL expression parses (promtool)" "promtool not installed"
     fi
+    check "prometheus/k8s/prometheusrules.yaml matches rules/*.yml (regenerate: see its header)" \
+        bash -c "node $T/check.mjs prometheusrule | diff $PROM/k8s/prometheusrules.yaml -"
     check "dashboards/*.json are what grafana/generate.mjs writes" \
         bash -c "node $OBS/grafana/generate.mjs --out '$tmp/gen' && diff -r $OBS/grafana/dashboards '$tmp/gen'"
 
@@ -139,8 +141,13 @@ if command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&
         n=\$(grep -c '^kind: ConfigMap' <<<\"\$out\"); want=\$(ls $OBS/grafana/dashboards/*.json | wc -l)
         l=\$(grep -c 'grafana_dashboard: \"1\"' <<<\"\$out\")
         [ \"\$n\" -eq \"\$want\" ] && [ \"\$l\" -eq \"\$want\" ] || { echo \"\$n ConfigMaps, \$l labelled, \$want dashboards\"; exit 1; }"
+    check "kubectl kustomize observability/prometheus/k8s: one PrometheusRule per rule file" bash -c "
+        out=\$(kubectl kustomize $PROM/k8s) || exit 1
+        n=\$(grep -c '^kind: PrometheusRule' <<<\"\$out\"); want=\$(ls $PROM/rules/*.yml | wc -l)
+        [ \"\$n\" -eq \"\$want\" ] || { echo \"\$n PrometheusRules for \$want rule files\"; exit 1; }"
 else
     skip "kubectl kustomize observability/grafana" "kubectl not installed"
+    skip "kubectl kustomize observability/prometheus/k8s" "kubectl not installed"
 fi
 
 # ------------------------------------------------ check-live-metrics.sh
