@@ -21,6 +21,11 @@
 
 #define LAG_REFRESH_MS 1000
 
+/* kafka.h's start positions must stay librdkafka's. */
+_Static_assert(CM_KAFKA_OFFSET_COMMITTED == RD_KAFKA_OFFSET_STORED, "offset scale");
+_Static_assert(CM_KAFKA_OFFSET_BEGINNING == RD_KAFKA_OFFSET_BEGINNING, "offset scale");
+_Static_assert(CM_KAFKA_OFFSET_END == RD_KAFKA_OFFSET_END, "offset scale");
+
 struct cm_kafka_consumer {
     rd_kafka_t *rk;
     char group[256];
@@ -56,7 +61,7 @@ static void set_lag(struct cm_kafka_consumer *c, const char *topic, int32_t part
 }
 
 static void notify(struct cm_kafka_consumer *c, int assigned,
-                   const rd_kafka_topic_partition_list_t *parts)
+                   rd_kafka_topic_partition_list_t *parts)
 {
     if (!c->on_rebalance || parts->cnt == 0)
         return;
@@ -68,8 +73,14 @@ static void notify(struct cm_kafka_consumer *c, int assigned,
     for (int i = 0; i < parts->cnt; i++) {
         v[i].topic = parts->elems[i].topic;
         v[i].partition = parts->elems[i].partition;
+        v[i].offset = CM_KAFKA_OFFSET_COMMITTED;
     }
     c->on_rebalance(c->rebalance_ctx, assigned, v, (size_t)parts->cnt);
+    /* The hook's start positions (the two offset scales agree: -1000 is
+     * RD_KAFKA_OFFSET_STORED, -2 BEGINNING, -1 END). */
+    if (assigned)
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = v[i].offset;
     free(v);
 }
 

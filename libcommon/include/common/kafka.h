@@ -129,16 +129,26 @@ struct cm_kafka_msg {
 int cm_kafka_msg_header(const struct cm_kafka_msg *m, const char *name, const void **value,
                         size_t *len);
 
+/* Start positions a rebalance hook may choose (else a real offset >= 0). */
+#define CM_KAFKA_OFFSET_COMMITTED (-1000) /* the group's committed offset (default) */
+#define CM_KAFKA_OFFSET_BEGINNING (-2)
+#define CM_KAFKA_OFFSET_END (-1)
+
 struct cm_kafka_partition {
     const char *topic; /* borrowed for the callback's duration */
     int32_t partition;
+    /* On assignment: where consumption starts, CM_KAFKA_OFFSET_COMMITTED
+     * unless the hook changes it (e.g. a snapshot's last offset + 1). */
+    int64_t offset;
 };
 
 /* Called on the polling thread. assigned=1: these partitions are now ours
- * (load snapshots here; consumption starts after return); assigned=0: they
- * are being taken away (done offsets are committed right after return). */
-typedef void (*cm_kafka_rebalance_fn)(void *ctx, int assigned,
-                                      const struct cm_kafka_partition *parts, size_t n);
+ * (load snapshots here, and set parts[i].offset to resume right after
+ * them; consumption starts after return); assigned=0: they are being
+ * taken away (done offsets are committed right after return; offset is
+ * ignored). */
+typedef void (*cm_kafka_rebalance_fn)(void *ctx, int assigned, struct cm_kafka_partition *parts,
+                                      size_t n);
 
 /* Handles one message. Return 0 when its effect is durable (the offset
  * becomes committable); -1 to have it delivered again: the partition is
