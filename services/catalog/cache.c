@@ -48,6 +48,7 @@ static struct {
     int db;
     int64_t ttl_ms, lock_ms, timeout_ms;
     struct cm_metric *requests;
+    struct cm_metric *loads;
 } g;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,6 +116,10 @@ int cache_open(const char *url, int64_t ttl_ms, int64_t lock_ms, int64_t timeout
     g.timeout_ms = timeout_ms;
     g.requests = cm_metric_counter("catalog_cache_requests_total",
                                    "Product cache lookups by result (hit, miss, error).", "result");
+    g.loads = cm_metric_counter("catalog_product_loads_total",
+                                "Product reads that went to PostgreSQL (misses, errors, no cache).",
+                                NULL);
+    cm_counter_add(g.loads, 0);
     /* zero series so dashboards see every result from the first scrape */
     cm_counter_add(g.requests, 0, "hit");
     cm_counter_add(g.requests, 0, "miss");
@@ -242,6 +247,7 @@ static int load(int64_t id, struct cm_buf *json)
     struct product *p = malloc(sizeof *p);
     if (!p)
         return -1;
+    cm_counter_add(g.loads, 1);
     int rc = store_product_get(id, p);
     if (rc == 0 && product_render(json, p) < 0)
         rc = -1;

@@ -4,6 +4,7 @@
  * CRUD with validation errors, the category tree, search escaping, paging,
  * cache invalidation and hits, Redis down, stock reservations.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,6 +297,50 @@ static void test_cache_invalidation(void **state)
     assert_true(cache("error") == 0);
 }
 
+struct reader {
+    const char *path;
+    long status;
+};
+
+static void *read_product(void *arg)
+{
+    struct reader *rd = arg;
+    struct http_resp r;
+    if (http_do(port, "GET", rd->path, NULL, NULL, &r) == 0) {
+        rd->status = r.status;
+        http_free(&r);
+    }
+    return NULL;
+}
+
+static void test_stampede_one_load(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    int64_t id = create_product("{\"name\":\"Hot\",\"price\":\"1.00\",\"stock\":1}");
+    char path[64];
+    snprintf(path, sizeof path, "/catalog/products/%lld", (long long)id);
+    for (int round = 0; round < 3; round++) {
+        /* a write empties the cache; then N readers miss at once */
+        cJSON_Delete(call("PUT", path, ADMIN, "{\"stock\":2}", 200));
+        double loads0 = metric(port, "catalog_product_loads_total");
+        pthread_t t[N];
+        struct reader rd[N];
+        for (int i = 0; i < N; i++) {
+            rd[i] = (struct reader){path, 0};
+            pthread_create(&t[i], NULL, read_product, &rd[i]);
+        }
+        for (int i = 0; i < N; i++) {
+            pthread_join(t[i], NULL);
+            assert_int_equal(rd[i].status, 200);
+        }
+        double loads = metric(port, "catalog_product_loads_total") - loads0;
+        if (loads != 1)
+            fail_msg("round %d: %d concurrent misses loaded PostgreSQL %.0f times", round, N,
+                     loads);
+    }
+}
+
 static void test_stock_reservations(void **state)
 {
     (void)state;
@@ -384,9 +429,13 @@ static void test_redis_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_errors_exit_2),     cmocka_unit_test(test_crud_and_validation),
-        cmocka_unit_test(test_categories_search_paging), cmocka_unit_test(test_cache_invalidation),
-        cmocka_unit_test(test_stock_reservations),       cmocka_unit_test(test_redis_down),
+        cmocka_unit_test(test_config_errors_exit_2),
+        cmocka_unit_test(test_crud_and_validation),
+        cmocka_unit_test(test_categories_search_paging),
+        cmocka_unit_test(test_cache_invalidation),
+        cmocka_unit_test(test_stampede_one_load),
+        cmocka_unit_test(test_stock_reservations),
+        cmocka_unit_test(test_redis_down),
     };
     return cmocka_run_group_tests_name("catalog", tests, setup, teardown);
 }
