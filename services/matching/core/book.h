@@ -15,7 +15,8 @@
  *          (ME_R_OVERFLOW).
  * Order ids are uint64 chosen by the command's producer (0 is invalid); a
  * string client id is mapped to a uint64 by the service, not here. User ids
- * are uint64. Duplicate ids are detected against *open* orders only.
+ * are uint64, 0 invalid too. Duplicate ids are detected against *open*
+ * orders only.
  *
  * Thread-safety: a market is owned by one thread; no internal locking.
  * Full contract, event semantics and formats: docs/matching.md.
@@ -72,7 +73,7 @@ enum me_event_type {
  * Values are part of the wire format: append only. */
 enum me_reason {
     ME_R_NONE = 0,
-    ME_R_INVALID = 1,        /* malformed command (type, side, flags, id 0) */
+    ME_R_INVALID = 1,        /* malformed (type, side, flags, order/user id 0) */
     ME_R_BAD_TIF = 2,        /* tif / post-only / order type combination */
     ME_R_BAD_TICK = 3,       /* price not a positive multiple of the tick */
     ME_R_BAD_LOT = 4,        /* qty not a positive multiple of the lot */
@@ -149,10 +150,10 @@ struct me_market *me_market_new(const struct me_rules *rules);
 void me_market_free(struct me_market *m);
 
 /*
- * Applies one command; every outcome, rejections included, is reported as
- * events through emit. Returns 0, or -1 only when memory to grow the
- * pools is short: then nothing was emitted and the market is unchanged
- * (the service should stop, this is not a per-order outcome).
+ * Applies one command (borrowed); every outcome, rejections included, is
+ * reported as events through emit. Returns 0, or -1 only when memory to
+ * grow the pools is short: then nothing was emitted and the market is
+ * unchanged (the service should stop, this is not a per-order outcome).
  */
 int me_market_apply(struct me_market *m, const struct me_cmd *cmd,
                     me_emit_fn emit, void *ctx);

@@ -7,6 +7,8 @@
 
 #include "common/banned.h"
 
+_Static_assert(sizeof(struct me_order) == 128, "order node: two cache lines");
+
 int64_t me_pow10(int e)
 {
     int64_t v = 1;
@@ -48,7 +50,9 @@ struct me_market *me_market_new(const struct me_rules *rules)
     size_t cap = rules->order_capacity ? rules->order_capacity : 1024;
     if (me_pool_init(&m->orders, sizeof(struct me_order), cap) < 0 ||
         me_pool_init(&m->levels, sizeof(struct me_level), 1024) < 0 ||
+        me_pool_init(&m->users, sizeof(struct me_user), 1024) < 0 ||
         me_idmap_init(&m->ids, cap) < 0 ||
+        me_idmap_init(&m->user_ids, cap < 1024 ? cap : 1024) < 0 ||
         me_side_init(&m->sides[ME_BUY], 1024) < 0 ||
         me_side_init(&m->sides[ME_SELL], 1024) < 0) {
         me_market_free(m);
@@ -63,7 +67,10 @@ void me_market_free(struct me_market *m)
         return;
     me_side_release(&m->sides[ME_SELL]);
     me_side_release(&m->sides[ME_BUY]);
+    free(m->scratch);
+    me_idmap_release(&m->user_ids);
     me_idmap_release(&m->ids);
+    me_pool_release(&m->users);
     me_pool_release(&m->levels);
     me_pool_release(&m->orders);
     free(m);
@@ -71,8 +78,9 @@ void me_market_free(struct me_market *m)
 
 int me_book_reserve(struct me_market *m)
 {
-    if (me_pool_reserve(&m->orders, 1) < 0 ||
-        me_pool_reserve(&m->levels, 1) < 0 || me_idmap_reserve(&m->ids) < 0)
+    if (me_pool_reserve1(&m->orders) < 0 || me_pool_reserve1(&m->levels) < 0 ||
+        me_pool_reserve1(&m->users) < 0 || me_idmap_reserve(&m->ids) < 0 ||
+        me_idmap_reserve(&m->user_ids) < 0)
         return -1;
     if (me_side_reserve(&m->sides[ME_BUY]) < 0 ||
         me_side_reserve(&m->sides[ME_SELL]) < 0)
@@ -124,6 +132,22 @@ struct me_order *me_book_add(struct me_market *m, uint64_t id, uint64_t user,
     lv->count++;
     m->side_qty[side] += qty;
     me_idmap_put(&m->ids, id, o);
+
+    struct me_user *u = me_idmap_get(&m->user_ids, user);
+    if (!u) {
+        u = me_pool_get(&m->users);
+        u->head = NULL;
+        u->id = user;
+        u->count = 0;
+        me_idmap_put(&m->user_ids, user, u);
+    }
+    o->owner = u;
+    o->uprev = NULL;
+    o->unext = u->head;
+    if (u->head)
+        u->head->uprev = o;
+    u->head = o;
+    u->count++;
     return o;
 }
 
@@ -142,6 +166,17 @@ void me_book_remove(struct me_market *m, struct me_order *o)
     lv->count--;
     m->side_qty[o->side] -= o->remaining;
     me_idmap_del(&m->ids, o->id);
+    struct me_user *u = o->owner;
+    if (o->uprev)
+        o->uprev->unext = o->unext;
+    else
+        u->head = o->unext;
+    if (o->unext)
+        o->unext->uprev = o->uprev;
+    if (!--u->count) {
+        me_idmap_del(&m->user_ids, u->id);
+        me_pool_put(&m->users, u);
+    }
     if (!lv->count) {
         me_side_remove(&m->sides[o->side], side_key(o->side, lv->price));
         me_pool_put(&m->levels, lv);
@@ -224,6 +259,9 @@ static int check_side(const struct me_market *m, int side, size_t *orders)
                 return -1;
             if (me_idmap_get(&m->ids, o->id) != o)
                 return -1;
+            if (!o->owner || o->owner->id != o->user ||
+                me_idmap_get(&m->user_ids, o->user) != o->owner)
+                return -1;
             prio = o->prio;
             qty += o->remaining;
             count++;
@@ -247,6 +285,28 @@ int me_market_check(const struct me_market *m)
     if (orders != m->ids.count || orders != m->orders.live)
         return -1;
     if (m->levels.live != (size_t)m->sides[0].n + m->sides[1].n)
+        return -1;
+    /* Every user entry's list holds exactly its count of that user's
+     * orders; with the per-order owner check above, lists partition the
+     * open orders. */
+    size_t users = 0, listed = 0;
+    for (size_t i = 0; i <= m->user_ids.mask; i++) {
+        const struct me_user *u = m->user_ids.slots[i].val;
+        if (!m->user_ids.slots[i].key)
+            continue;
+        uint32_t c = 0;
+        for (const struct me_order *o = u->head; o; o = o->unext) {
+            if (o->owner != u || (o->unext && o->unext->uprev != o) ||
+                c > u->count)
+                return -1;
+            c++;
+        }
+        if (!c || c != u->count || (u->head && u->head->uprev))
+            return -1;
+        users++;
+        listed += c;
+    }
+    if (listed != orders || users != m->users.live)
         return -1;
     int64_t bid, ask;
     if (me_market_best(m, ME_BUY, &bid) == 0 &&

@@ -20,7 +20,9 @@
  *
  * Each level is a FIFO doubly linked list of orders (time priority); an
  * order points to its level, so cancel is: id map -> order -> unlink, O(1),
- * plus the level removal above when it empties. Orders and levels live in
+ * plus the level removal above when it empties. Each order is also on its
+ * owner's list (user map -> struct me_user), so cancel-all costs
+ * O(k log k) in the user's k orders, not O(book). Orders and levels live in
  * me_pools, so the hot path never calls malloc.
  */
 #include <stdint.h>
@@ -30,17 +32,24 @@
 #include "order_pool.h"
 
 struct me_level;
+struct me_user;
 
+/* The first cache line holds everything the matching loop touches on a
+ * maker (FIFO link, ids, price, quantities); links used only on removal
+ * and bookkeeping sit in the second. 128 bytes, 64-byte aligned. */
 struct me_order {
-    struct me_order *next, *prev; /* FIFO within the level */
+    _Alignas(64) struct me_order *next; /* FIFO within the level */
     struct me_level *level;
     uint64_t id;
     uint64_t user;
-    uint64_t prio;     /* arrival number: strictly increasing in a level */
     int64_t price;
     int64_t remaining; /* base units, > 0 while resting */
     int64_t filled;    /* base units */
     int64_t quote;     /* notional filled */
+    struct me_order *prev;
+    struct me_order *unext, *uprev; /* the owner's open orders, unordered */
+    struct me_user *owner;
+    uint64_t prio;     /* arrival number: strictly increasing in a level */
     uint8_t side;
     uint8_t stp;       /* resolved, never ME_STP_DEFAULT */
 };
@@ -48,9 +57,16 @@ struct me_order {
 struct me_level {
     struct me_order *head, *tail;
     int64_t price;
-    int64_t qty;    /* sum of remaining; cannot overflow: each order's
-                       price*qty fits and counts are bounded by memory,
-                       checked with __builtin_add_overflow anyway */
+    int64_t qty;    /* sum of remaining; bounded by the side total, which
+                       validation keeps from overflowing */
+    uint32_t count;
+};
+
+/* A user with open orders in this market (freed when the last one goes),
+ * so cancel-all touches only that user's orders. */
+struct me_user {
+    struct me_order *head;
+    uint64_t id;
     uint32_t count;
 };
 
@@ -74,7 +90,11 @@ struct me_market {
     struct me_book_side sides[2];
     struct me_pool orders;
     struct me_pool levels;
-    struct me_idmap ids;
+    struct me_pool users;
+    struct me_idmap ids;      /* order id -> struct me_order */
+    struct me_idmap user_ids; /* user id -> struct me_user (open orders) */
+    struct me_order **scratch; /* cancel-all work array, owned */
+    size_t scratch_cap;
 };
 
 static inline int64_t side_key(int side, int64_t price)

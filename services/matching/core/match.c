@@ -10,6 +10,7 @@
  *     PARTIALLY_FILLED (rests after a partial fill) | nothing (rests unfilled).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "market_internal.h"
@@ -80,6 +81,23 @@ static int band(const struct me_market *m, int64_t *lo, int64_t *hi)
     return 1;
 }
 
+/* floor(a * b / d) for non-negative a, b and d > 0, in 64 bits when the
+ * product fits (the common case; 128-bit division is a libgcc call) and in
+ * 128 bits otherwise. *out is set only when the result fits int64. */
+static inline int mul_div(int64_t a, int64_t b, int64_t d, int64_t *out)
+{
+    int64_t p;
+    if (!__builtin_mul_overflow(a, b, &p)) {
+        *out = p / d;
+        return 0;
+    }
+    __int128 q = (__int128)a * b / d;
+    if (q > INT64_MAX)
+        return -1;
+    *out = (int64_t)q;
+    return 0;
+}
+
 static int qty_reason(const struct me_rules *ru, int64_t qty)
 {
     if (qty <= 0 || qty % ru->lot)
@@ -95,7 +113,8 @@ static int validate_place(const struct me_market *m, const struct me_cmd *c)
 {
     const struct me_rules *ru = &m->rules;
     int reason;
-    if (!c->order_id || c->side > ME_SELL || c->order_type > ME_MARKET ||
+    if (!c->order_id || !c->user_id || c->side > ME_SELL ||
+        c->order_type > ME_MARKET ||
         c->tif > ME_FOK || c->stp > ME_STP_CANCEL_BOTH ||
         (c->flags & ~ME_FLAG_POST_ONLY))
         return ME_R_INVALID;
@@ -116,8 +135,8 @@ static int validate_place(const struct me_market *m, const struct me_cmd *c)
             return reason;
         /* The taker's cumulative notional must fit too: a buy pays at most
          * its limit, a sell can meet bids up to max_price. */
-        int64_t worst = c->side == ME_BUY ? c->price : ru->max_price;
-        if ((__int128)worst * c->qty / m->scale > INT64_MAX)
+        int64_t worst = c->side == ME_BUY ? c->price : ru->max_price, n;
+        if (mul_div(worst, c->qty, m->scale, &n) < 0)
             return ME_R_OVERFLOW;
         if (c->tif == ME_GTC && c->qty > INT64_MAX - m->side_qty[c->side])
             return ME_R_OVERFLOW;
@@ -132,7 +151,8 @@ static int validate_place(const struct me_market *m, const struct me_cmd *c)
         } else if (c->quote == 0) {
             if ((reason = qty_reason(ru, c->qty)))
                 return reason;
-            if ((__int128)ru->max_price * c->qty / m->scale > INT64_MAX)
+            int64_t n;
+            if (mul_div(ru->max_price, c->qty, m->scale, &n) < 0)
                 return ME_R_OVERFLOW;
         } else {
             return ME_R_INVALID;
@@ -251,9 +271,11 @@ static int place(struct run *r)
         }
         int64_t q;
         if (by_quote) {
-            __int128 afford = (__int128)remaining * m->scale / lv->price;
+            int64_t afford;
+            if (mul_div(remaining, m->scale, lv->price, &afford) < 0)
+                afford = INT64_MAX; /* more than any maker holds */
             afford -= afford % lot;
-            q = afford < mk->remaining ? (int64_t)afford : mk->remaining;
+            q = afford < mk->remaining ? afford : mk->remaining;
             if (!q) {
                 budget_done = 1;
                 break;
@@ -262,7 +284,8 @@ static int place(struct run *r)
             q = remaining < mk->remaining ? remaining : mk->remaining;
         }
         /* Fits: q <= the maker's qty, whose notional was checked. */
-        int64_t notional = (int64_t)((__int128)lv->price * q / m->scale);
+        int64_t notional = 0;
+        (void)mul_div(lv->price, q, m->scale, &notional);
         mk->remaining -= q;
         mk->filled += q;
         mk->quote += notional;
@@ -330,26 +353,45 @@ static void cancel(struct run *r)
     me_book_remove(r->m, o);
 }
 
-/* Walks bids then asks, best level first, FIFO within a level: the event
- * order is a function of the book alone, so it survives snapshot/restore.
- * O(open orders); fine for an occasional command. */
-static void cancel_all(struct run *r)
+/* Book priority order: bids before asks, better price first, then
+ * arrival. cancel-all emits in this order, a function of the book alone,
+ * so the event stream survives snapshot/restore. */
+static int by_priority(const void *a, const void *b)
 {
-    for (int side = ME_BUY; side <= ME_SELL; side++) {
-        struct me_book_side *s = &r->m->sides[side];
-        /* Removing level i only shifts levels above i, already visited. */
-        for (uint32_t i = s->n; i-- > 0;) {
-            struct me_order *o = s->v[i].lv->head;
-            while (o) {
-                struct me_order *next = o->next;
-                if (o->user == r->cmd->user_id) {
-                    order_status(r, o, ME_EV_CANCELLED, ME_R_CANCEL_ALL);
-                    me_book_remove(r->m, o);
-                }
-                o = next;
-            }
-        }
+    const struct me_order *x = *(const struct me_order *const *)a;
+    const struct me_order *y = *(const struct me_order *const *)b;
+    if (x->side != y->side)
+        return x->side < y->side ? -1 : 1;
+    int64_t kx = side_key(x->side, x->price), ky = side_key(y->side, y->price);
+    if (kx != ky)
+        return kx > ky ? -1 : 1;
+    return x->prio < y->prio ? -1 : x->prio > y->prio;
+}
+
+/* O(k log k) in the user's k open orders. */
+static int cancel_all(struct run *r)
+{
+    struct me_market *m = r->m;
+    struct me_user *u = me_idmap_get(&m->user_ids, r->cmd->user_id);
+    if (!u)
+        return 0;
+    size_t k = u->count;
+    if (k > m->scratch_cap) { /* before any event: failure changes nothing */
+        struct me_order **v = realloc(m->scratch, k * sizeof(*v));
+        if (!v)
+            return -1;
+        m->scratch = v;
+        m->scratch_cap = k;
     }
+    size_t n = 0;
+    for (struct me_order *o = u->head; o; o = o->unext)
+        m->scratch[n++] = o;
+    qsort(m->scratch, n, sizeof(*m->scratch), by_priority);
+    for (size_t i = 0; i < n; i++) { /* u is freed with the last order */
+        order_status(r, m->scratch[i], ME_EV_CANCELLED, ME_R_CANCEL_ALL);
+        me_book_remove(m, m->scratch[i]);
+    }
+    return 0;
 }
 
 int me_market_apply(struct me_market *m, const struct me_cmd *cmd,
@@ -363,8 +405,7 @@ int me_market_apply(struct me_market *m, const struct me_cmd *cmd,
         cancel(&r);
         return 0;
     case ME_CMD_CANCEL_ALL:
-        cancel_all(&r);
-        return 0;
+        return cancel_all(&r);
     default:
         reject(&r, ME_R_INVALID);
         return 0;

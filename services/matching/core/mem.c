@@ -17,10 +17,8 @@ void *me_big_alloc(size_t n)
             return NULL;
         (void)madvise(p, rounded, MADV_HUGEPAGE); /* a hint; fine if refused */
         n = rounded;
-    } else {
-        p = malloc(n ? n : 1);
-        if (!p)
-            return NULL;
+    } else if (posix_memalign(&p, 64, n ? n : 1)) { /* cache-line aligned */
+        return NULL;
     }
     memset(p, 0, n);
     return p;

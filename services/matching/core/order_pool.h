@@ -25,6 +25,12 @@ void me_pool_release(struct me_pool *p);
 /* Makes sure at least n allocs will succeed; 0 or -1 (out of memory). */
 int me_pool_reserve(struct me_pool *p, size_t n);
 
+/* me_pool_reserve(p, 1) with the common case inlined. */
+static inline int me_pool_reserve1(struct me_pool *p)
+{
+    return p->free_list ? 0 : me_pool_reserve(p, 1);
+}
+
 /* Only after a successful reserve: never fails. Memory is not zeroed. */
 static inline void *me_pool_get(struct me_pool *p)
 {

@@ -132,7 +132,7 @@ static int order_valid(const struct me_market *m, const struct snap_order *o,
                        const struct snap_order *prev)
 {
     const struct me_rules *ru = &m->rules;
-    if (!o->id || o->side > ME_SELL || o->stp < ME_STP_NONE ||
+    if (!o->id || !o->user || o->side > ME_SELL || o->stp < ME_STP_NONE ||
         o->stp > ME_STP_CANCEL_BOTH)
         return -1;
     if (o->price < ru->min_price || o->price > ru->max_price ||

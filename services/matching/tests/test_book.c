@@ -485,6 +485,7 @@ static void test_validation_rejects(void **state)
         {"price above max", LIM(ME_BUY, 1000000000100, 100, ME_GTC),
          ME_R_PRICE_RANGE},
         {"order id 0", zero_id, ME_R_INVALID},
+        {"user id 0", cmd_limit(100, 0, ME_BUY, 1000, 100, ME_GTC), ME_R_INVALID},
         {"side 2", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, 2, -1, -1, -1),
          ME_R_INVALID},
         {"tif 3", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, -1, 3, -1, -1),

@@ -142,7 +142,7 @@ static int r_validate(const struct refm *r, const struct me_cmd *c)
 {
     const struct me_rules *ru = &r->ru;
     int why;
-    if (!c->order_id || c->side > 1 || c->order_type > 1 || c->tif > 2 ||
+    if (!c->order_id || !c->user_id || c->side > 1 || c->order_type > 1 || c->tif > 2 ||
         c->stp > 4 || (c->flags & ~1u))
         return ME_R_INVALID;
     int post = c->flags & 1;
