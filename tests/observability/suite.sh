@@ -13,7 +13,7 @@ OBS=observability
 PROM=$OBS/prometheus
 T=tests/observability
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; [ -n "${srv_pid:-}" ] && kill "$srv_pid" 2>/dev/null' EXIT
+trap '[ -n "${am_pid:-}" ] && kill "$am_pid" 2>/dev/null; [ -n "${srv_pid:-}" ] && kill "$srv_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 have_promtool=0; command -v promtool >/dev/null 2>&1 && have_promtool=1
 have_node=0; node_why=$(obs_node_ready 2>&1) && have_node=1
@@ -63,7 +63,30 @@ if command -v amtool >/dev/null 2>&1; then
     check "severity=info routes to slack-lab" route_is severity=info alertname=FaultInjectionActive slack-lab
     check "Slack template renders" amtool template render --template.glob="$OBS/alertmanager/templates/*.tmpl" \
         --template.text='{{ template "exchange.slack.title" . }}{{ template "exchange.slack.text" . }}'
+    # Inhibition, for real: a private Alertmanager on loopback with this
+    # configuration, fed alerts over its API.
+    if command -v prometheus-alertmanager >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+        am_port=""
+        for try in 1 2 3 4 5; do
+            p=$((20000 + RANDOM % 20000))
+            mkdir -p "$tmp/am$try"
+            prometheus-alertmanager --config.file=$AM --storage.path="$tmp/am$try" \
+                --web.listen-address=127.0.0.1:$p --cluster.listen-address= >"$tmp/am$try/log" 2>&1 &
+            am_pid=$!
+            if wait_for 10 curl -fsS "http://127.0.0.1:$p/-/ready"; then am_port=$p; break; fi
+            kill "$am_pid" 2>/dev/null; wait "$am_pid" 2>/dev/null
+        done
+        if [ -n "$am_port" ]; then
+            subtest "inhibition" node $T/inhibition.mjs "http://127.0.0.1:$am_port"
+        else
+            not_ok "Alertmanager starts on loopback with alertmanager.yml"; tail -5 "$tmp"/am*/log | sed 's/^/#   /'
+        fi
+        kill "$am_pid" 2>/dev/null; wait "$am_pid" 2>/dev/null
+    else
+        skip "inhibition rules against a running Alertmanager" "prometheus-alertmanager or node not installed"
+    fi
 else
+    skip "inhibition rules against a running Alertmanager" "prometheus-alertmanager not installed"
     for n in "check-config" "routes page" "routes ticket" "routes info" "template render"; do
         skip "amtool $n" "amtool not installed (Debian package prometheus-alertmanager)"
     done
