@@ -130,11 +130,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
-    /* syslog levels; transport errors (3) are transient and retried. */
-    cm_log_kv(level <= 2   ? CM_LOG_ERROR
-              : level <= 4 ? CM_LOG_WARN
-                           : CM_LOG_DEBUG,
-              msg, "component", "kafka-consumer", "facility", fac, (const char *)NULL);
+    /* syslog levels; transport errors (3) are transient and retried. One
+     * KAFKA_PROPS serves producers and consumers, so "consumer property
+     * ignored by this producer" (CONFWARN) is expected, not a warning. */
+    enum cm_log_level l = level <= 2 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG;
+    if (strcmp(fac, "CONFWARN") == 0)
+        l = CM_LOG_DEBUG;
+    cm_log_kv(l, msg, "component", "kafka-consumer", "facility", fac, (const char *)NULL);
 }
 
 struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_config *cfg,

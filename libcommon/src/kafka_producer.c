@@ -68,11 +68,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rm, void *conf
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
-    /* syslog levels; transport errors (3) are transient and retried. */
-    cm_log_kv(level <= 2   ? CM_LOG_ERROR
-              : level <= 4 ? CM_LOG_WARN
-                           : CM_LOG_DEBUG,
-              msg, "component", "kafka-producer", "facility", fac, (const char *)NULL);
+    /* syslog levels; transport errors (3) are transient and retried. One
+     * KAFKA_PROPS serves producers and consumers, so "consumer property
+     * ignored by this producer" (CONFWARN) is expected, not a warning. */
+    enum cm_log_level l = level <= 2 ? CM_LOG_ERROR : level <= 4 ? CM_LOG_WARN : CM_LOG_DEBUG;
+    if (strcmp(fac, "CONFWARN") == 0)
+        l = CM_LOG_DEBUG;
+    cm_log_kv(l, msg, "component", "kafka-producer", "facility", fac, (const char *)NULL);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
