@@ -23,11 +23,9 @@ const CODES_BY_STATUS = {
   422: ['validation_failed', 'insufficient_funds', 'unprocessable'], 429: ['rate_limited'], 500: ['internal'],
   502: ['upstream_error'], 503: ['service_unavailable'], 504: ['upstream_timeout'],
 };
-// Integer counts and probabilities whose names look like money/number fields, on purpose.
-const COUNT_EXEMPT = new Set([
-  'order.yaml#/components/schemas/ShopOrderInput/properties/items/items/properties/quantity',
-  'order.yaml#/components/schemas/ShopOrderItem/properties/quantity',
-]);
+// Shop item quantities are integer counts, not amounts: allowed when the
+// schema says so in its description ("... (an integer count)").
+const isDeclaredCount = (name, s) => name === 'quantity' && s?.type === 'integer' && /\(an integer count\)/.test(s.description || '');
 const NUMBER_ALLOWED = new Set([
   'common.yaml#/components/schemas/FaultSpec/oneOf/2/properties/rate',
   'common.yaml#/components/schemas/Fault/properties/rate',
@@ -175,7 +173,7 @@ test('openapi: every money-like field is a decimal string, and no JSON numbers c
       for (const [name, sub] of Object.entries(node.properties)) {
         if (!isMoneyName(name) || typeof sub !== 'object') continue;
         const p = `${ptr}/properties/${name}`;
-        if (COUNT_EXEMPT.has(p)) continue;
+        if (isDeclaredCount(name, sub)) continue;
         checked++;
         const r = deref(sub, f);
         const s = r?.node;
