@@ -461,6 +461,8 @@ static void dispatch(struct cm_http_req *r)
         cm_http_reply_error(r, r->fault_status, "fault_injected", "injected fault");
         return;
     }
+    /* The worker served other connections since begin(): set it again. */
+    cm_log_set_context(r->request_id, r->trace_id);
     rt->handler(r);
     if (!r->status) {
         cm_logf(CM_LOG_ERROR, "http: handler for %s %s did not reply", rt->method, rt->pattern);

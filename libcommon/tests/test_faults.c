@@ -25,8 +25,16 @@ static void h_work(struct cm_http_req *r)
     cm_http_reply_json_str(r, 200, "{\"work\":1}");
 }
 
+static void h_ctx(struct cm_http_req *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "log_request_id", cm_log_request_id());
+    cm_http_reply_json(r, 200, o);
+}
+
 static const struct cm_http_route routes[] = {
     {"GET", "/work", h_work, 0, NULL},
+    {"GET", "/ctx", h_ctx, 0, NULL},
     {"GET", "/v1/items/{id}", h_work, 0, NULL},
     {"GET", "/other", h_work, 0, NULL},
 };
@@ -241,6 +249,49 @@ static void test_latency_parks_connection_not_worker(void **state)
     cm_http_server_free(s);
 }
 
+struct ctx_call {
+    int port;
+    struct tc_resp resp;
+};
+
+static void *call_ctx(void *arg)
+{
+    struct ctx_call *c = arg;
+    tc_request(c->port, "GET", "/ctx", "X-Request-Id: ctx-a\r\n", NULL, 0, &c->resp);
+    return NULL;
+}
+
+static void test_log_context_survives_parking(void **state)
+{
+    (void)state;
+    struct cm_http_config cfg;
+    cm_http_config_init(&cfg);
+    cfg.bind_addr = "127.0.0.1";
+    cfg.threads = 1; /* the other request runs on the same worker meanwhile */
+    struct cm_http_server *s = cm_http_server_new(&cfg, routes, sizeof routes / sizeof routes[0]);
+    assert_int_equal(cm_http_server_start(s), 0);
+    char err[128];
+    cJSON *spec = cJSON_Parse("{\"type\":\"latency\",\"route\":\"/ctx\",\"ms\":300}");
+    assert_true(cm_faults_add(spec, err, sizeof err) > 0);
+    cJSON_Delete(spec);
+    struct ctx_call c = {cm_http_server_port(s), {0, NULL, NULL, 0}};
+    pthread_t t;
+    pthread_create(&t, NULL, call_ctx, &c);
+    for (int i = 0; i < 2000 && metric_in_flight() < 1; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    struct tc_resp r;
+    assert_int_equal(tc_request(c.port, "GET", "/work", "X-Request-Id: other-b\r\n", NULL, 0, &r),
+                     0);
+    tc_resp_free(&r);
+    pthread_join(t, NULL);
+    assert_int_equal(c.resp.status, 200);
+    assert_string_equal(c.resp.body, "{\"log_request_id\":\"ctx-a\"}");
+    tc_resp_free(&c.resp);
+    cm_http_server_free(s);
+}
+
 static void test_error_fault_rate_one(void **state)
 {
     (void)state;
@@ -449,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_disabled_without_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency_parks_connection_not_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_context_survives_parking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_fault_rate_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_flags_metrics_and_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_faults_stop_on_clear, setup, teardown),
