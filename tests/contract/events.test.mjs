@@ -201,3 +201,13 @@ for (const f of invalidExamples) {
     assert.notDeepEqual(checkEvent(ev, byType), []);
   });
 }
+
+test('events: topics.json agrees with the topics devkafka creates (tools/devkafka/devkafka.c)', (t) => {
+  const src = path.join(EVENTS_DIR, '../../tools/devkafka/devkafka.c');
+  if (!fs.existsSync(src)) { t.skip('tools/devkafka/devkafka.c not present'); return; }
+  const text = fs.readFileSync(src, 'utf8');
+  const block = text.slice(text.indexOf('default_topics[]'), text.indexOf('};', text.indexOf('default_topics[]')));
+  const created = Object.fromEntries([...block.matchAll(/\{"([a-z.]+)", *([0-9]+)\}/g)].map((m) => [m[1], Number(m[2])]));
+  const declared = Object.fromEntries(topicsDoc.topics.map((x) => [x.name, x.partitions]));
+  assert.deepEqual(created, declared);
+});
