@@ -439,9 +439,9 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
             return;
         }
     }
+    /* r->body was set up (capped at max_body) when the connection opened
+     * and is emptied after every request. */
     r->want_body = (flags & CM_ROUTE_BODY) != 0;
-    if (r->want_body)
-        cm_buf_init(&r->body, s->cfg.max_body);
 }
 
 static void dispatch(struct cm_http_req *r)

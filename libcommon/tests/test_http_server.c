@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -351,6 +352,37 @@ static void test_oversized_body_413(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body_len, 1024);
     tc_resp_free(&r);
+}
+
+static void test_keep_alive_bodies(void **state)
+{
+    (void)state;
+    /* Three requests on one connection: bodies must not leak or mix. */
+    int fd = tc_connect(port);
+    assert_true(fd >= 0);
+    const char *reqs = "POST /v1/raw HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+                       "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "POST /v1/raw HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                       "Connection: close\r\n\r\nsec";
+    assert_int_equal(tc_send_all(fd, reqs, strlen(reqs)), 0);
+    char buf[8192];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    const char *a = strstr(buf, "\r\n\r\nfirst");
+    const char *b = strstr(buf, "{\"hello\":\"world\"}");
+    const char *c = strstr(buf, "\r\n\r\nsec");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_true(a < b && b < c);
+    assert_null(strstr(buf, "firstsec"));
 }
 
 static void test_body_and_bad_json(void **state)
@@ -717,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_route_404, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_method_405_with_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_body_413, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_and_bad_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_id_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traceparent, setup, teardown),
