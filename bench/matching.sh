@@ -19,4 +19,5 @@ else
     echo "# not pinned (taskset unavailable)"
 fi
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine: compare throughput and throughput_wall)"
 exec "${pin[@]}" "$bin" "$@"

@@ -5,9 +5,12 @@
  * running a shadow market so cancels target orders that are really open.
  * Then, on fresh markets:
  *   throughput: the whole stream is applied REPS times back to back with
- *               one clock read before and after each rep; best rep wins
- *               (other engineers share this 2-core box: the best rep is
- *               the one least disturbed);
+ *               clock reads before and after each rep; best rep wins.
+ *               The main figure divides by the thread's CPU time
+ *               (CLOCK_THREAD_CPUTIME_ID): other engineers share this
+ *               2-core box and wall time would count the slices we were
+ *               preempted; the wall-clock figure is printed too
+ *               (throughput_wall), and on an idle core the two agree;
  *   latency:    one more pass reads CLOCK_MONOTONIC around every single
  *               command; the percentiles are over those per-command
  *               samples minus the median cost of an empty clock pair
@@ -239,6 +242,13 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -276,7 +286,7 @@ static int run(const char *name, enum scenario sc, size_t n)
         return -1;
     }
     const struct me_cmd *cmds = st.cmds + st.prefill;
-    double best = 0;
+    double best = 0, best_wall = 0;
     uint64_t events = 0;
     for (int rep = 0; rep < REPS; rep++) {
         struct sink s = {0};
@@ -284,13 +294,16 @@ static int run(const char *name, enum scenario sc, size_t n)
         if (!m)
             return -1;
         s.events = 0;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = now_ns(), c0 = cpu_ns();
         for (size_t i = 0; i < st.n; i++)
             me_market_apply(m, &cmds[i], sink, &s);
-        uint64_t t1 = now_ns();
-        double rate = (double)st.n * 1e9 / (double)(t1 - t0);
+        uint64_t t1 = now_ns(), c1 = cpu_ns();
+        double rate = (double)st.n * 1e9 / (double)(c1 - c0);
+        double wall = (double)st.n * 1e9 / (double)(t1 - t0);
         if (rate > best)
             best = rate;
+        if (wall > best_wall)
+            best_wall = wall;
         if (rep && s.events != events)
             fprintf(stderr, "%s: event count differs between reps\n", name);
         events = s.events;
@@ -315,6 +328,7 @@ static int run(const char *name, enum scenario sc, size_t n)
     printf("# %s: %zu commands (+%zu prefill), %" PRIu64 " events, %zu orders open at end\n",
            name, st.n, st.prefill, events, open);
     printf("BENCH matching.core.%s.throughput %.0f cmd/s\n", name, best);
+    printf("BENCH matching.core.%s.throughput_wall %.0f cmd/s\n", name, best_wall);
     printf("BENCH matching.core.%s.p50 %u ns\n", name, lat[st.n / 2]);
     printf("BENCH matching.core.%s.p99 %u ns\n", name, lat[st.n * 99 / 100]);
     printf("BENCH matching.core.%s.p99.9 %u ns\n", name, lat[st.n * 999 / 1000]);
