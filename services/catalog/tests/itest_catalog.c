@@ -46,10 +46,8 @@ static int setup(void **state)
     snprintf(migrations, sizeof migrations, "%s/services/catalog/migrations", cwd);
     port = free_port();
     pid = start(port, need_env("TEST_REDIS_URL"), "catalog");
-    if (pid < 0 || wait_ready(port, 20000) < 0) {
-        fprintf(stderr, "# catalog did not become ready (see TEST_TMPDIR/catalog.log)\n");
+    if (pid < 0 || wait_service(pid, port, "catalog", 20000) < 0)
         return -1;
-    }
     return 0;
 }
 
@@ -404,7 +402,7 @@ static void test_redis_down(void **state)
     snprintf(redis, sizeof redis, "redis://127.0.0.1:%d", free_port());
     int p2 = free_port();
     pid_t pid2 = start(p2, redis, "catalog-noredis");
-    assert_int_equal(wait_ready(p2, 20000), 0);
+    assert_int_equal(wait_service(pid2, p2, "catalog-noredis", 20000), 0);
     int saved = port;
     port = p2;
     int64_t id = create_product("{\"name\":\"NoRedis\",\"price\":\"7.00\",\"stock\":2}");

@@ -203,3 +203,29 @@ double metric(int port, const char *series)
     http_free(&r);
     return v;
 }
+
+int wait_service(pid_t pid, int port, const char *log, int timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    int st = -1;
+    do {
+        if (wait_ready(port, 100) == 0)
+            return 0;
+        st = wait_exit(pid, 0);
+    } while (st < 0 && now_ms() < end);
+    fprintf(stderr, "# %s on port %d not ready: %s %d\n", log, port,
+            st < 0 ? "still running after (ms)" : "exited with", st < 0 ? timeout_ms : st);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.log", need_env("TEST_TMPDIR"), log);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char lines[20][512];
+        int n = 0;
+        while (fgets(lines[n % 20], sizeof lines[0], f))
+            n++;
+        for (int i = n > 20 ? n - 20 : 0; i < n; i++)
+            fprintf(stderr, "#   %s", lines[i % 20]);
+        fclose(f);
+    }
+    return -1;
+}

@@ -25,6 +25,9 @@ pid_t spawn_service(const char *name, const char *log, const char *const *env);
 int stop_service(pid_t pid);
 /* Polls GET http://127.0.0.1:port/readyz until 200 or timeout_ms. 0 / -1. */
 int wait_ready(int port, int timeout_ms);
+/* wait_ready for a spawned service; on failure prints why on stderr (its
+ * exit status if it died, and the tail of TEST_TMPDIR/<log>.log). */
+int wait_service(pid_t pid, int port, const char *log, int timeout_ms);
 /* waitpid with a deadline: the exit code, or -1 if still running. */
 int wait_exit(pid_t pid, int timeout_ms);
 

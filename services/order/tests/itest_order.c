@@ -205,10 +205,9 @@ static int setup(void **state)
                           "CATALOG_BREAKER_OPEN=500ms",
                           NULL};
     ord_pid = spawn_service("order", "order", oenv);
-    if (wait_ready(cat_port, 20000) < 0 || wait_ready(ord_port, 20000) < 0) {
-        fprintf(stderr, "# services did not become ready (logs in TEST_TMPDIR)\n");
+    if (wait_service(cat_pid, cat_port, "catalog", 20000) < 0 ||
+        wait_service(ord_pid, ord_port, "order", 20000) < 0)
         return -1;
-    }
     prod_a = product("{\"name\":\"Pen\",\"price\":\"19.99\",\"stock\":100}");
     prod_b = product("{\"name\":\"Clip\",\"price\":\"0.10\",\"stock\":50}");
     prod_last = product("{\"name\":\"Last one\",\"price\":\"5.00\",\"stock\":1}");
