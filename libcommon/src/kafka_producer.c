@@ -204,7 +204,9 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const struct cm_kafka_out *m,
     d->opaque = opaque;
     rd_kafka_headers_t *h = build_headers(m);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_PARTITION(m->partition),
+        p->rk, RD_KAFKA_V_TOPIC(m->topic),
+        RD_KAFKA_V_PARTITION(m->partition_set && m->partition >= 0 ? m->partition
+                                                                   : RD_KAFKA_PARTITION_UA),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY((void *)(uintptr_t)m->key, m->key ? m->key_len : 0),
         RD_KAFKA_V_VALUE((void *)(uintptr_t)m->value, m->value ? m->value_len : 0),

@@ -70,10 +70,14 @@ struct cm_kafka_producer *cm_kafka_producer_open(const struct cm_kafka_config *c
 int cm_kafka_producer_close(struct cm_kafka_producer *p, int timeout_ms);
 
 /* One outgoing message. Data is copied by the produce calls. The result
- * fields are written by cm_kafka_produce_wait(). */
+ * fields are written by cm_kafka_produce_wait(). Zero-initialised, a
+ * message goes to the partition its key hashes to (the normal use). */
 struct cm_kafka_out {
     const char *topic;
-    int32_t partition; /* CM_KAFKA_PARTITION_ANY: by key hash (the default use) */
+    /* A fixed partition, honoured only when partition_set is 1 and
+     * partition >= 0 (CM_KAFKA_PARTITION_ANY also means by key hash). */
+    int32_t partition;
+    int partition_set;
     const void *key;
     size_t key_len;
     const void *value;

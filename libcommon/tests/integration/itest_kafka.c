@@ -140,6 +140,7 @@ static void round_trip_commit_restart(void **state)
         snprintf(vals[i], sizeof vals[i], "m%d", i + 1);
         out[i] = (struct cm_kafka_out){.topic = topic,
                                        .partition = 0,
+                                       .partition_set = 1,
                                        .key = "k",
                                        .key_len = 1,
                                        .value = vals[i],
@@ -226,7 +227,8 @@ static void round_trip_commit_restart(void **state)
     struct cm_metric *paused = cm_metric_gauge("kafka_consumer_paused", "x", NULL);
     assert_int_equal(cm_metric_value(paused, &v), 0);
     assert_true(v == 1);
-    struct cm_kafka_out extra = {.topic = topic, .partition = 0, .value = "m11", .value_len = 3};
+    struct cm_kafka_out extra = {
+        .topic = topic, .partition_set = 1, .value = "m11", .value_len = 3};
     assert_int_equal(cm_kafka_produce_wait(p, &extra, 1, 10000), 1);
     poll_until(c, &s2, 6, 1500);
     assert_int_equal(s2.n, 5);
@@ -316,7 +318,7 @@ static void devkafka_fault_controls(void **state)
     struct cm_kafka_out m[5];
     for (int i = 0; i < 5; i++)
         m[i] = (struct cm_kafka_out){
-            .topic = "faults.t", .partition = 0, .value = "x", .value_len = 1};
+            .topic = "faults.t", .partition_set = 1, .value = "x", .value_len = 1};
     assert_int_equal(cm_kafka_produce_wait(p, m, 5, 10000), 5);
 
     control(port, "error-push Produce 3 NOT_LEADER_FOR_PARTITION\n", reply, sizeof reply);
@@ -334,6 +336,27 @@ static void devkafka_fault_controls(void **state)
     assert_int_equal(cm_kafka_producer_flush(p, 10000), 0); /* the waiting one got through */
     assert_int_equal(cm_kafka_produce_wait(p, m, 1, 10000), 1);
     assert_int_equal(m[0].out_offset, 11);
+
+    /* Zero-initialised messages are partitioned by key: a key always
+     * lands on the same partition, and distinct keys spread out. */
+    control(port, "topic-create faults.k 4\n", reply, sizeof reply);
+    assert_string_equal(reply, "ok\n");
+    static const char *keys[] = {"BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT",
+                                 "ADA-USDT", "DOT-USDT", "BTC-USDT", "ETH-USDT"};
+    struct cm_kafka_out k[8];
+    for (int i = 0; i < 8; i++)
+        k[i] = (struct cm_kafka_out){.topic = "faults.k",
+                                     .key = keys[i],
+                                     .key_len = strlen(keys[i]),
+                                     .value = "v",
+                                     .value_len = 1};
+    assert_int_equal(cm_kafka_produce_wait(p, k, 8, 10000), 8);
+    assert_int_equal(k[6].out_partition, k[0].out_partition);
+    assert_int_equal(k[7].out_partition, k[1].out_partition);
+    int spread = 0;
+    for (int i = 1; i < 6; i++)
+        spread |= k[i].out_partition != k[0].out_partition;
+    assert_true(spread);
 
     control(port, "broker-down 7\n", reply, sizeof reply);
     assert_non_null(strstr(reply, "error"));
