@@ -12,7 +12,8 @@
  * client gets 500. Everything a handler gets from `req` is borrowed and
  * valid until the response completes: per-request memory (params, arena,
  * parsed JSON) is released in libmicrohttpd's completion callback.
- * Handlers must not block for long: a worker serves many connections.
+ * Handlers must not block for long: a worker serves many connections, so
+ * services whose handlers wait on I/O (SQL, outbound HTTP) raise threads.
  *
  * Per request the server, before the handler:
  *   - picks the route (404 not_found / 405 method_not_allowed + Allow);
