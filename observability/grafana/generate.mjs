@@ -81,6 +81,21 @@ function logs(title, expr, { w = 24, h = 10, description } = {}) {
   };
 }
 
+// Latency distribution from histogram buckets (Grafana's heatmap, buckets as given).
+function heatmap(title, expr, { w = 12, h = 8, unit = 's', description } = {}) {
+  return {
+    type: 'heatmap', title, description, datasource: PROM, w, h,
+    targets: [target(expr, '{{le}}', { format: 'heatmap' })],
+    fieldConfig: { defaults: { custom: { scaleDistribution: { type: 'linear' } } }, overrides: [] },
+    options: {
+      calculate: false, cellGap: 1, yAxis: { unit, axisPlacement: 'left' },
+      color: { mode: 'scheme', scheme: 'Oranges', exponent: 0.5, steps: 64, fill: 'dark', scale: 'exponential', reverse: false },
+      rowsFrame: { layout: 'auto' }, tooltip: { mode: 'single', yHistogram: true }, legend: { show: true },
+      filterValues: { le: 1e-9 },
+    },
+  };
+}
+
 function row(title) {
   return { type: 'row', title, collapsed: false, w: 24, h: 1, panels: [] };
 }
@@ -207,6 +222,7 @@ const golden = dashboard({
       target('job:http_request_duration_seconds:p99_5m{job="$job"}', 'p99'),
       target('job:http_request_duration_seconds:p99_1h{job="$job"}', 'p99 1h'),
     ], { unit: 's' }),
+    heatmap('Latency distribution', `sum by (le) (increase(http_request_duration_seconds_bucket{job="$job",route=~"$route",${NOT_PROBES}}[$__rate_interval]))`, { w: 24 }),
     timeseries('p99 by route', [target('job_route_method:http_request_duration_seconds:p99_5m{job="$job",route=~"$route"}', '{{method}} {{route}}')], { unit: 's' }),
     row('Saturation'),
     timeseries('DB pool', [target('sum by (state) (db_pool_connections{job="$job"})', '{{state}}')], { w: 6, stack: true }),
@@ -323,7 +339,7 @@ const matching = dashboard({
       target('market:matching_match_latency_seconds:p50_5m{market=~"$market"}', 'p50 {{market}}'),
       target('market:matching_match_latency_seconds:p99_5m{market=~"$market"}', 'p99 {{market}}'),
     ], { unit: 's' }),
-    timeseries('Match latency heatmap source (bucket rate)', [target('sum by (le) (rate(matching_match_latency_seconds_bucket{market=~"$market"}[$__rate_interval]))', '{{le}}', { format: 'heatmap' })], { unit: 'reqps' }),
+    heatmap('Match latency distribution', 'sum by (le) (increase(matching_match_latency_seconds_bucket{market=~"$market"}[$__rate_interval]))'),
     timeseries('Book depth (resting orders)', [target('matching_book_depth{market=~"$market"}', '{{market}} {{side}}')]),
     timeseries('Trades', [target('sum by (market) (rate(matching_trades_total{market=~"$market"}[$__rate_interval]))', '{{market}}')], { unit: 'reqps' }),
     timeseries('Events produced by type', [target('sum by (type) (rate(matching_events_produced_total{market=~"$market"}[$__rate_interval]))', '{{type}}')], { unit: 'reqps' }),
