@@ -44,7 +44,10 @@ static uint64_t next(struct rng *r)
     return z ^ (z >> 31);
 }
 
-static uint64_t below(struct rng *r, uint64_t n) { return next(r) % n; }
+static uint64_t below(struct rng *r, uint64_t n)
+{
+    return next(r) % n;
+}
 
 /* Open-order tracker for the generator: ids are dense, so pos[] by id. */
 struct openset {
@@ -79,11 +82,8 @@ static void track(void *ctx, const struct me_event *ev)
     switch (ev->type) {
     case ME_EV_FILLED:
     case ME_EV_CANCELLED:
-    case ME_EV_EXPIRED:
-        open_del(s, ev->order_id);
-        break;
-    default:
-        break;
+    case ME_EV_EXPIRED: open_del(s, ev->order_id); break;
+    default: break;
     }
 }
 
@@ -118,12 +118,12 @@ enum scenario { MIXED, ADDONLY, CANCELHEAVY };
 
 struct stream {
     struct me_cmd *cmds;
-    size_t n;        /* timed commands */
-    size_t prefill;  /* commands applied before timing starts */
+    size_t n;       /* timed commands */
+    size_t prefill; /* commands applied before timing starts */
 };
 
-static struct me_cmd limit_cmd(uint64_t id, uint64_t user, int side,
-                               int64_t price, int64_t qty, int tif)
+static struct me_cmd limit_cmd(uint64_t id, uint64_t user, int side, int64_t price, int64_t qty,
+                               int tif)
 {
     struct me_cmd c = {0};
     c.type = ME_CMD_PLACE;
@@ -170,18 +170,16 @@ static int generate(enum scenario sc, size_t n, uint64_t seed, struct stream *st
             mid += (int64_t)below(&r, 41) - 20;
         if (prefilling || sc == ADDONLY) {
             int64_t off = (int64_t)below(&r, sc == ADDONLY ? 2000 : 500) + 1;
-            c = limit_cmd(++id, user, side, side == ME_BUY ? mid - off : mid + off,
-                          qty, ME_GTC);
+            c = limit_cmd(++id, user, side, side == ME_BUY ? mid - off : mid + off, qty, ME_GTC);
         } else if (sc == CANCELHEAVY) {
             if (dice < 55 && os.n) {
                 size_t k = below(&r, os.n);
-                c = (struct me_cmd){.type = ME_CMD_CANCEL,
-                                    .order_id = os.ids[k],
-                                    .user_id = os.users[k]};
+                c = (struct me_cmd){
+                    .type = ME_CMD_CANCEL, .order_id = os.ids[k], .user_id = os.users[k]};
             } else {
                 int64_t off = (int64_t)below(&r, 500) + 1;
-                c = limit_cmd(++id, user, side,
-                              side == ME_BUY ? mid - off : mid + off, qty, ME_GTC);
+                c = limit_cmd(++id, user, side, side == ME_BUY ? mid - off : mid + off, qty,
+                              ME_GTC);
             }
         } else {
             /* exchange-core-like mix: mostly passive limits near the touch,
@@ -190,17 +188,15 @@ static int generate(enum scenario sc, size_t n, uint64_t seed, struct stream *st
             int cancel_pct = os.n > 30000 ? 50 : 35;
             if (dice < (uint64_t)cancel_pct && os.n) {
                 size_t k = below(&r, os.n);
-                c = (struct me_cmd){.type = ME_CMD_CANCEL,
-                                    .order_id = os.ids[k],
-                                    .user_id = os.users[k]};
+                c = (struct me_cmd){
+                    .type = ME_CMD_CANCEL, .order_id = os.ids[k], .user_id = os.users[k]};
             } else if (dice < 88) {
                 int64_t off = (int64_t)below(&r, 60) + 1;
-                c = limit_cmd(++id, user, side,
-                              side == ME_BUY ? mid - off : mid + off, qty, ME_GTC);
+                c = limit_cmd(++id, user, side, side == ME_BUY ? mid - off : mid + off, qty,
+                              ME_GTC);
             } else if (dice < 96) {
                 int64_t off = (int64_t)below(&r, 10);
-                c = limit_cmd(++id, user, side,
-                              side == ME_BUY ? mid + off : mid - off, qty,
+                c = limit_cmd(++id, user, side, side == ME_BUY ? mid + off : mid - off, qty,
                               dice < 92 ? ME_GTC : ME_IOC);
             } else {
                 c = (struct me_cmd){.type = ME_CMD_PLACE,
@@ -325,8 +321,8 @@ static int run(const char *name, enum scenario sc, size_t n)
     size_t open = me_market_order_count(m);
     me_market_free(m);
     qsort(lat, st.n, sizeof(*lat), cmp_u32);
-    printf("# %s: %zu commands (+%zu prefill), %" PRIu64 " events, %zu orders open at end\n",
-           name, st.n, st.prefill, events, open);
+    printf("# %s: %zu commands (+%zu prefill), %" PRIu64 " events, %zu orders open at end\n", name,
+           st.n, st.prefill, events, open);
     printf("BENCH matching.core.%s.throughput %.0f cmd/s\n", name, best);
     printf("BENCH matching.core.%s.throughput_wall %.0f cmd/s\n", name, best_wall);
     printf("BENCH matching.core.%s.p50 %u ns\n", name, lat[st.n / 2]);

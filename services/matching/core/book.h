@@ -73,25 +73,25 @@ enum me_event_type {
  * Values are part of the wire format: append only. */
 enum me_reason {
     ME_R_NONE = 0,
-    ME_R_INVALID = 1,        /* malformed (type, side, flags, order/user id 0) */
-    ME_R_BAD_TIF = 2,        /* tif / post-only / order type combination */
-    ME_R_BAD_TICK = 3,       /* price not a positive multiple of the tick */
-    ME_R_BAD_LOT = 4,        /* qty not a positive multiple of the lot */
+    ME_R_INVALID = 1,  /* malformed (type, side, flags, order/user id 0) */
+    ME_R_BAD_TIF = 2,  /* tif / post-only / order type combination */
+    ME_R_BAD_TICK = 3, /* price not a positive multiple of the tick */
+    ME_R_BAD_LOT = 4,  /* qty not a positive multiple of the lot */
     ME_R_QTY_MIN = 5,
     ME_R_QTY_MAX = 6,
-    ME_R_PRICE_RANGE = 7,    /* outside [min_price, max_price] */
-    ME_R_PRICE_BAND = 8,     /* too far from the last trade price */
-    ME_R_OVERFLOW = 9,       /* price * qty does not fit */
-    ME_R_POST_ONLY = 10,     /* post-only order would take liquidity */
-    ME_R_DUPLICATE_ID = 11,  /* an open order already has this id */
-    ME_R_NOT_FOUND = 12,     /* cancel: no open order (unknown or finished) */
-    ME_R_NOT_OWNER = 13,     /* cancel: the order belongs to another user */
+    ME_R_PRICE_RANGE = 7,   /* outside [min_price, max_price] */
+    ME_R_PRICE_BAND = 8,    /* too far from the last trade price */
+    ME_R_OVERFLOW = 9,      /* price * qty does not fit */
+    ME_R_POST_ONLY = 10,    /* post-only order would take liquidity */
+    ME_R_DUPLICATE_ID = 11, /* an open order already has this id */
+    ME_R_NOT_FOUND = 12,    /* cancel: no open order (unknown or finished) */
+    ME_R_NOT_OWNER = 13,    /* cancel: the order belongs to another user */
     ME_R_USER_CANCEL = 14,
     ME_R_CANCEL_ALL = 15,
-    ME_R_STP = 16,           /* self-trade prevention */
-    ME_R_IOC = 17,           /* IOC limit remainder */
-    ME_R_FOK = 18,           /* FOK could not fill completely: nothing traded */
-    ME_R_NO_LIQUIDITY = 19,  /* market order: book (within band) exhausted */
+    ME_R_STP = 16,          /* self-trade prevention */
+    ME_R_IOC = 17,          /* IOC limit remainder */
+    ME_R_FOK = 18,          /* FOK could not fill completely: nothing traded */
+    ME_R_NO_LIQUIDITY = 19, /* market order: book (within band) exhausted */
     ME_R_MAX_
 };
 
@@ -130,16 +130,16 @@ struct me_event {
 typedef void (*me_emit_fn)(void *ctx, const struct me_event *ev);
 
 struct me_rules {
-    uint8_t base_scale;     /* 0..18 */
-    uint8_t stp_default;    /* enum me_stp, not DEFAULT */
-    uint32_t band_bps;      /* 0 = no band; else max |price-last|/last */
-    int64_t tick;           /* price increment, > 0 */
-    int64_t lot;            /* qty increment, > 0 */
-    int64_t min_qty;        /* >= lot */
-    int64_t max_qty;        /* >= min_qty */
-    int64_t min_price;      /* >= tick */
-    int64_t max_price;      /* >= min_price */
-    int64_t last_price;     /* reference price for the band; 0 = none yet */
+    uint8_t base_scale;      /* 0..18 */
+    uint8_t stp_default;     /* enum me_stp, not DEFAULT */
+    uint32_t band_bps;       /* 0 = no band; else max |price-last|/last */
+    int64_t tick;            /* price increment, > 0 */
+    int64_t lot;             /* qty increment, > 0 */
+    int64_t min_qty;         /* >= lot */
+    int64_t max_qty;         /* >= min_qty */
+    int64_t min_price;       /* >= tick */
+    int64_t max_price;       /* >= min_price */
+    int64_t last_price;      /* reference price for the band; 0 = none yet */
     uint32_t order_capacity; /* orders preallocated (grows by slabs) */
 };
 
@@ -155,8 +155,7 @@ void me_market_free(struct me_market *m);
  * grow the pools is short: then nothing was emitted and the market is
  * unchanged (the service should stop, this is not a per-order outcome).
  */
-int me_market_apply(struct me_market *m, const struct me_cmd *cmd,
-                    me_emit_fn emit, void *ctx);
+int me_market_apply(struct me_market *m, const struct me_cmd *cmd, me_emit_fn emit, void *ctx);
 
 uint64_t me_market_seq(const struct me_market *m);
 int64_t me_market_last_price(const struct me_market *m);
@@ -171,8 +170,7 @@ struct me_order_info {
     uint8_t side, stp;
 };
 /* Looks up an open order; -1 if none. */
-int me_market_find(const struct me_market *m, uint64_t order_id,
-                   struct me_order_info *out);
+int me_market_find(const struct me_market *m, uint64_t order_id, struct me_order_info *out);
 
 struct me_depth_level {
     int64_t price;
@@ -180,8 +178,7 @@ struct me_depth_level {
     uint32_t count; /* orders at the level */
 };
 /* Writes up to n levels of `side`, best first; returns how many. */
-size_t me_market_depth(const struct me_market *m, int side,
-                       struct me_depth_level *out, size_t n);
+size_t me_market_depth(const struct me_market *m, int side, struct me_depth_level *out, size_t n);
 
 /* Verifies every internal invariant (not crossed, level sums, FIFO order,
  * id map); 0 if sound, -1 otherwise. O(orders): for tests and debugging. */
@@ -199,8 +196,7 @@ struct me_market *me_market_restore(const uint8_t *data, size_t len);
 /* Canonical event encoding: fixed ME_EVENT_WIRE_SIZE bytes little-endian,
  * fields in struct order. Returns bytes written. */
 #define ME_EVENT_WIRE_SIZE 92u
-size_t me_event_encode(const struct me_event *ev,
-                       uint8_t out[ME_EVENT_WIRE_SIZE]);
+size_t me_event_encode(const struct me_event *ev, uint8_t out[ME_EVENT_WIRE_SIZE]);
 /* FNV-1a 64 over bytes, chained from h (start with ME_HASH_INIT). */
 #define ME_HASH_INIT 0xcbf29ce484222325ull
 uint64_t me_hash(uint64_t h, const void *p, size_t n);

@@ -14,8 +14,7 @@ static uint8_t *put64(uint8_t *p, uint64_t v)
     return p;
 }
 
-size_t me_event_encode(const struct me_event *ev,
-                       uint8_t out[ME_EVENT_WIRE_SIZE])
+size_t me_event_encode(const struct me_event *ev, uint8_t out[ME_EVENT_WIRE_SIZE])
 {
     uint8_t *p = put64(out, ev->seq);
     *p++ = ev->type;
@@ -55,13 +54,12 @@ uint64_t me_event_hash(uint64_t h, const struct me_event *ev)
 const char *me_event_type_name(int type)
 {
     static const char *const names[] = {
-        [ME_EV_ACCEPTED] = "ACCEPTED",   [ME_EV_REJECTED] = "REJECTED",
-        [ME_EV_TRADE] = "TRADE",         [ME_EV_PARTIALLY_FILLED] = "PARTIALLY_FILLED",
-        [ME_EV_FILLED] = "FILLED",       [ME_EV_CANCELLED] = "CANCELLED",
+        [ME_EV_ACCEPTED] = "ACCEPTED", [ME_EV_REJECTED] = "REJECTED",
+        [ME_EV_TRADE] = "TRADE",       [ME_EV_PARTIALLY_FILLED] = "PARTIALLY_FILLED",
+        [ME_EV_FILLED] = "FILLED",     [ME_EV_CANCELLED] = "CANCELLED",
         [ME_EV_EXPIRED] = "EXPIRED",
     };
-    if (type < 0 || type >= (int)(sizeof(names) / sizeof(names[0])) ||
-        !names[type])
+    if (type < 0 || type >= (int)(sizeof(names) / sizeof(names[0])) || !names[type])
         return "UNKNOWN";
     return names[type];
 }
@@ -98,14 +96,12 @@ const char *me_reason_name(int reason)
 int me_event_format(const struct me_event *ev, char *buf, size_t n)
 {
     int w = snprintf(buf, n,
-                     "seq=%" PRIu64 " %s cmd=%u side=%s reason=%s id=%" PRIu64
-                     " user=%" PRIu64 " price=%" PRId64 " qty=%" PRId64
-                     " rem=%" PRId64 " filled=%" PRId64 " quote=%" PRId64
-                     " maker=%" PRIu64 "/%" PRIu64 " ts=%" PRIu64,
+                     "seq=%" PRIu64 " %s cmd=%u side=%s reason=%s id=%" PRIu64 " user=%" PRIu64
+                     " price=%" PRId64 " qty=%" PRId64 " rem=%" PRId64 " filled=%" PRId64
+                     " quote=%" PRId64 " maker=%" PRIu64 "/%" PRIu64 " ts=%" PRIu64,
                      ev->seq, me_event_type_name(ev->type), ev->cmd_type,
-                     ev->side == ME_BUY ? "buy" : "sell",
-                     me_reason_name(ev->reason), ev->order_id, ev->user_id,
-                     ev->price, ev->qty, ev->remaining, ev->filled, ev->quote,
+                     ev->side == ME_BUY ? "buy" : "sell", me_reason_name(ev->reason), ev->order_id,
+                     ev->user_id, ev->price, ev->qty, ev->remaining, ev->filled, ev->quote,
                      ev->maker_order_id, ev->maker_user_id, ev->ts);
     return w < 0 ? -1 : 0;
 }

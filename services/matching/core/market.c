@@ -53,8 +53,7 @@ struct me_market *me_market_new(const struct me_rules *rules)
         me_pool_init(&m->users, sizeof(struct me_user), 1024) < 0 ||
         me_idmap_init(&m->ids, cap) < 0 ||
         me_idmap_init(&m->user_ids, cap < 1024 ? cap : 1024) < 0 ||
-        me_side_init(&m->sides[ME_BUY], 1024) < 0 ||
-        me_side_init(&m->sides[ME_SELL], 1024) < 0) {
+        me_side_init(&m->sides[ME_BUY], 1024) < 0 || me_side_init(&m->sides[ME_SELL], 1024) < 0) {
         me_market_free(m);
         return NULL;
     }
@@ -82,15 +81,13 @@ int me_book_reserve(struct me_market *m)
         me_pool_reserve1(&m->users) < 0 || me_idmap_reserve(&m->ids) < 0 ||
         me_idmap_reserve(&m->user_ids) < 0)
         return -1;
-    if (me_side_reserve(&m->sides[ME_BUY]) < 0 ||
-        me_side_reserve(&m->sides[ME_SELL]) < 0)
+    if (me_side_reserve(&m->sides[ME_BUY]) < 0 || me_side_reserve(&m->sides[ME_SELL]) < 0)
         return -1;
     return 0;
 }
 
-struct me_order *me_book_add(struct me_market *m, uint64_t id, uint64_t user,
-                             int side, int64_t price, int64_t qty,
-                             uint8_t stp, uint64_t prio)
+struct me_order *me_book_add(struct me_market *m, uint64_t id, uint64_t user, int side,
+                             int64_t price, int64_t qty, uint8_t stp, uint64_t prio)
 {
     struct me_book_side *s = &m->sides[side];
     int64_t key = side_key(side, price);
@@ -184,10 +181,22 @@ void me_book_remove(struct me_market *m, struct me_order *o)
     me_pool_put(&m->orders, o);
 }
 
-uint64_t me_market_seq(const struct me_market *m) { return m->seq; }
-int64_t me_market_last_price(const struct me_market *m) { return m->last_price; }
-size_t me_market_order_count(const struct me_market *m) { return m->ids.count; }
-const struct me_rules *me_market_rules(const struct me_market *m) { return &m->rules; }
+uint64_t me_market_seq(const struct me_market *m)
+{
+    return m->seq;
+}
+int64_t me_market_last_price(const struct me_market *m)
+{
+    return m->last_price;
+}
+size_t me_market_order_count(const struct me_market *m)
+{
+    return m->ids.count;
+}
+const struct me_rules *me_market_rules(const struct me_market *m)
+{
+    return &m->rules;
+}
 
 int me_market_best(const struct me_market *m, int side, int64_t *price)
 {
@@ -200,8 +209,7 @@ int me_market_best(const struct me_market *m, int side, int64_t *price)
     return 0;
 }
 
-int me_market_find(const struct me_market *m, uint64_t order_id,
-                   struct me_order_info *out)
+int me_market_find(const struct me_market *m, uint64_t order_id, struct me_order_info *out)
 {
     const struct me_order *o = me_idmap_get(&m->ids, order_id);
     if (!o)
@@ -217,8 +225,7 @@ int me_market_find(const struct me_market *m, uint64_t order_id,
     return 0;
 }
 
-size_t me_market_depth(const struct me_market *m, int side,
-                       struct me_depth_level *out, size_t n)
+size_t me_market_depth(const struct me_market *m, int side, struct me_depth_level *out, size_t n)
 {
     if (side != ME_BUY && side != ME_SELL)
         return 0;
@@ -242,8 +249,7 @@ static int check_side(const struct me_market *m, int side, size_t *orders)
             return -1;
         if (i && s->v[i - 1].key >= s->v[i].key)
             return -1;
-        if (!lv->count || !lv->head || lv->head->prev || !lv->tail ||
-            lv->tail->next)
+        if (!lv->count || !lv->head || lv->head->prev || !lv->tail || lv->tail->next)
             return -1;
         int64_t qty = 0;
         uint32_t count = 0;
@@ -279,8 +285,7 @@ static int check_side(const struct me_market *m, int side, size_t *orders)
 int me_market_check(const struct me_market *m)
 {
     size_t orders = 0;
-    if (check_side(m, ME_BUY, &orders) < 0 ||
-        check_side(m, ME_SELL, &orders) < 0)
+    if (check_side(m, ME_BUY, &orders) < 0 || check_side(m, ME_SELL, &orders) < 0)
         return -1;
     if (orders != m->ids.count || orders != m->orders.live)
         return -1;
@@ -296,8 +301,7 @@ int me_market_check(const struct me_market *m)
             continue;
         uint32_t c = 0;
         for (const struct me_order *o = u->head; o; o = o->unext) {
-            if (o->owner != u || (o->unext && o->unext->uprev != o) ||
-                c > u->count)
+            if (o->owner != u || (o->unext && o->unext->uprev != o) || c > u->count)
                 return -1;
             c++;
         }
@@ -309,8 +313,7 @@ int me_market_check(const struct me_market *m)
     if (listed != orders || users != m->users.live)
         return -1;
     int64_t bid, ask;
-    if (me_market_best(m, ME_BUY, &bid) == 0 &&
-        me_market_best(m, ME_SELL, &ask) == 0 && bid >= ask)
+    if (me_market_best(m, ME_BUY, &bid) == 0 && me_market_best(m, ME_SELL, &ask) == 0 && bid >= ask)
         return -1; /* crossed */
     return 0;
 }

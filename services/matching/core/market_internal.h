@@ -49,16 +49,16 @@ struct me_order {
     struct me_order *prev;
     struct me_order *unext, *uprev; /* the owner's open orders, unordered */
     struct me_user *owner;
-    uint64_t prio;     /* arrival number: strictly increasing in a level */
+    uint64_t prio; /* arrival number: strictly increasing in a level */
     uint8_t side;
-    uint8_t stp;       /* resolved, never ME_STP_DEFAULT */
+    uint8_t stp; /* resolved, never ME_STP_DEFAULT */
 };
 
 struct me_level {
     struct me_order *head, *tail;
     int64_t price;
-    int64_t qty;    /* sum of remaining; bounded by the side total, which
-                       validation keeps from overflowing */
+    int64_t qty; /* sum of remaining; bounded by the side total, which
+                    validation keeps from overflowing */
     uint32_t count;
 };
 
@@ -82,7 +82,7 @@ struct me_book_side {
 
 struct me_market {
     struct me_rules rules;
-    int64_t scale;     /* 10^base_scale */
+    int64_t scale; /* 10^base_scale */
     uint64_t seq;
     uint64_t next_prio;
     int64_t last_price;
@@ -91,8 +91,8 @@ struct me_market {
     struct me_pool orders;
     struct me_pool levels;
     struct me_pool users;
-    struct me_idmap ids;      /* order id -> struct me_order */
-    struct me_idmap user_ids; /* user id -> struct me_user (open orders) */
+    struct me_idmap ids;       /* order id -> struct me_order */
+    struct me_idmap user_ids;  /* user id -> struct me_user (open orders) */
     struct me_order **scratch; /* cancel-all work array, owned */
     size_t scratch_cap;
 };
@@ -114,9 +114,8 @@ void me_side_remove(struct me_book_side *s, int64_t key);
 
 /* market.c: book maintenance used by matching and restore. Room in the
  * pools, id map and side array must have been reserved. */
-struct me_order *me_book_add(struct me_market *m, uint64_t id, uint64_t user,
-                             int side, int64_t price, int64_t qty,
-                             uint8_t stp, uint64_t prio);
+struct me_order *me_book_add(struct me_market *m, uint64_t id, uint64_t user, int side,
+                             int64_t price, int64_t qty, uint8_t stp, uint64_t prio);
 /* Unlinks and frees o (and its level if it empties). */
 void me_book_remove(struct me_market *m, struct me_order *o);
 /* Reserves room for one more resting order; 0 or -1. */

@@ -44,9 +44,8 @@ static void reject(struct run *r, int reason)
 }
 
 /* An order's status event (FILLED, PARTIALLY_FILLED, CANCELLED, EXPIRED). */
-static void status(struct run *r, int type, int reason, uint64_t id,
-                   uint64_t user, int side, int64_t price, int64_t remaining,
-                   int64_t filled, int64_t quote)
+static void status(struct run *r, int type, int reason, uint64_t id, uint64_t user, int side,
+                   int64_t price, int64_t remaining, int64_t filled, int64_t quote)
 {
     struct me_event ev = {0};
     ev.type = (uint8_t)type;
@@ -61,11 +60,9 @@ static void status(struct run *r, int type, int reason, uint64_t id,
     out(r, &ev);
 }
 
-static void order_status(struct run *r, const struct me_order *o, int type,
-                         int reason)
+static void order_status(struct run *r, const struct me_order *o, int type, int reason)
 {
-    status(r, type, reason, o->id, o->user, o->side, o->price, o->remaining,
-           o->filled, o->quote);
+    status(r, type, reason, o->id, o->user, o->side, o->price, o->remaining, o->filled, o->quote);
 }
 
 /* Price band around the last trade price: [*lo, *hi], clamped to int64.
@@ -113,10 +110,8 @@ static int validate_place(const struct me_market *m, const struct me_cmd *c)
 {
     const struct me_rules *ru = &m->rules;
     int reason;
-    if (!c->order_id || !c->user_id || c->side > ME_SELL ||
-        c->order_type > ME_MARKET ||
-        c->tif > ME_FOK || c->stp > ME_STP_CANCEL_BOTH ||
-        (c->flags & ~ME_FLAG_POST_ONLY))
+    if (!c->order_id || !c->user_id || c->side > ME_SELL || c->order_type > ME_MARKET ||
+        c->tif > ME_FOK || c->stp > ME_STP_CANCEL_BOTH || (c->flags & ~ME_FLAG_POST_ONLY))
         return ME_R_INVALID;
     int post = c->flags & ME_FLAG_POST_ONLY;
     if (c->order_type == ME_LIMIT) {
@@ -170,8 +165,7 @@ static inline int crosses(int taker_side, int64_t maker_price, int64_t limit)
 
 /* Would a FOK taker of qty fill completely? Walks the book exactly as the
  * matching loop will, STP included, without changing anything. */
-static int fok_fillable(const struct me_market *m, const struct me_cmd *c,
-                        int64_t limit, int stp)
+static int fok_fillable(const struct me_market *m, const struct me_cmd *c, int64_t limit, int stp)
 {
     const struct me_book_side *os = &m->sides[!c->side];
     int64_t need = c->qty;
@@ -243,8 +237,7 @@ static int place(struct run *r)
     uint64_t prio = m->next_prio++;
 
     if (c->tif == ME_FOK && !fok_fillable(m, c, limit, stp)) {
-        status(r, ME_EV_EXPIRED, ME_R_FOK, c->order_id, c->user_id, side,
-               c->price, c->qty, 0, 0);
+        status(r, ME_EV_EXPIRED, ME_R_FOK, c->order_id, c->user_id, side, c->price, c->qty, 0, 0);
         return 0;
     }
 
@@ -317,23 +310,21 @@ static int place(struct run *r)
     }
 
     if (stp_hit) {
-        status(r, ME_EV_CANCELLED, ME_R_STP, c->order_id, c->user_id, side,
-               c->price, remaining, filled, quote);
+        status(r, ME_EV_CANCELLED, ME_R_STP, c->order_id, c->user_id, side, c->price, remaining,
+               filled, quote);
     } else if (remaining == 0 || budget_done) {
-        status(r, ME_EV_FILLED, ME_R_NONE, c->order_id, c->user_id, side,
-               c->price, remaining, filled, quote);
+        status(r, ME_EV_FILLED, ME_R_NONE, c->order_id, c->user_id, side, c->price, remaining,
+               filled, quote);
     } else if (rests) {
-        struct me_order *o = me_book_add(m, c->order_id, c->user_id, side,
-                                         c->price, remaining, (uint8_t)stp,
-                                         prio);
+        struct me_order *o =
+            me_book_add(m, c->order_id, c->user_id, side, c->price, remaining, (uint8_t)stp, prio);
         o->filled = filled;
         o->quote = quote;
         if (filled)
             order_status(r, o, ME_EV_PARTIALLY_FILLED, ME_R_NONE);
     } else {
-        status(r, ME_EV_EXPIRED, is_limit ? ME_R_IOC : ME_R_NO_LIQUIDITY,
-               c->order_id, c->user_id, side, c->price, remaining, filled,
-               quote);
+        status(r, ME_EV_EXPIRED, is_limit ? ME_R_IOC : ME_R_NO_LIQUIDITY, c->order_id, c->user_id,
+               side, c->price, remaining, filled, quote);
     }
     return 0;
 }
@@ -394,20 +385,13 @@ static int cancel_all(struct run *r)
     return 0;
 }
 
-int me_market_apply(struct me_market *m, const struct me_cmd *cmd,
-                    me_emit_fn emit, void *ctx)
+int me_market_apply(struct me_market *m, const struct me_cmd *cmd, me_emit_fn emit, void *ctx)
 {
     struct run r = {m, cmd, emit, ctx};
     switch (cmd->type) {
-    case ME_CMD_PLACE:
-        return place(&r);
-    case ME_CMD_CANCEL:
-        cancel(&r);
-        return 0;
-    case ME_CMD_CANCEL_ALL:
-        return cancel_all(&r);
-    default:
-        reject(&r, ME_R_INVALID);
-        return 0;
+    case ME_CMD_PLACE: return place(&r);
+    case ME_CMD_CANCEL: cancel(&r); return 0;
+    case ME_CMD_CANCEL_ALL: return cancel_all(&r);
+    default: reject(&r, ME_R_INVALID); return 0;
     }
 }

@@ -12,11 +12,11 @@
 
 struct me_pool {
     void *free_list;
-    void **slabs;   /* owned */
+    void **slabs; /* owned */
     size_t nslabs;
     size_t slab_objs;
     size_t obj_size;
-    size_t live;    /* objects handed out */
+    size_t live; /* objects handed out */
 };
 
 /* prealloc objects are allocated now; later slabs hold as many. */

@@ -31,7 +31,10 @@ struct wr {
     uint8_t *p;
 };
 
-static void w8(struct wr *w, uint8_t v) { *w->p++ = v; }
+static void w8(struct wr *w, uint8_t v)
+{
+    *w->p++ = v;
+}
 static void w32(struct wr *w, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -47,7 +50,10 @@ struct rd {
     const uint8_t *p;
 };
 
-static uint8_t r8(struct rd *r) { return *r->p++; }
+static uint8_t r8(struct rd *r)
+{
+    return *r->p++;
+}
 static uint32_t r32(struct rd *r)
 {
     uint32_t v = 0;
@@ -135,11 +141,9 @@ static int order_valid(const struct me_market *m, const struct snap_order *o,
     if (!o->id || !o->user || o->side > ME_SELL || o->stp < ME_STP_NONE ||
         o->stp > ME_STP_CANCEL_BOTH)
         return -1;
-    if (o->price < ru->min_price || o->price > ru->max_price ||
-        o->price % ru->tick)
+    if (o->price < ru->min_price || o->price > ru->max_price || o->price % ru->tick)
         return -1;
-    if (o->remaining <= 0 || o->remaining % ru->lot || o->filled < 0 ||
-        o->quote < 0)
+    if (o->remaining <= 0 || o->remaining % ru->lot || o->filled < 0 || o->quote < 0)
         return -1;
     if ((__int128)o->price * o->remaining / m->scale > INT64_MAX)
         return -1;
@@ -150,8 +154,7 @@ static int order_valid(const struct me_market *m, const struct snap_order *o,
     if (prev->price == o->price)
         return o->prio > prev->prio ? 0 : -1;
     /* Next level must be strictly worse. */
-    return side_key(o->side, o->price) < side_key(o->side, prev->price) ? 0
-                                                                        : -1;
+    return side_key(o->side, o->price) < side_key(o->side, prev->price) ? 0 : -1;
 }
 
 static int load_orders(struct me_market *m, struct snap_order *v, size_t n)
@@ -166,9 +169,8 @@ static int load_orders(struct me_market *m, struct snap_order *v, size_t n)
                 return -1;
             if (me_book_reserve(m) < 0)
                 return -1;
-            struct me_order *o =
-                me_book_add(m, v[i].id, v[i].user, v[i].side, v[i].price,
-                            v[i].remaining, v[i].stp, v[i].prio);
+            struct me_order *o = me_book_add(m, v[i].id, v[i].user, v[i].side, v[i].price,
+                                             v[i].remaining, v[i].stp, v[i].prio);
             o->filled = v[i].filled;
             o->quote = v[i].quote;
         }
@@ -206,8 +208,7 @@ struct me_market *me_market_restore(const uint8_t *data, size_t len)
     uint64_t seq = r64(&r), next_prio = r64(&r);
     int64_t last_price = (int64_t)r64(&r);
     uint64_t count = r64(&r);
-    if (last_price < 0 || count > (len - FIXED_SIZE) / ORDER_SIZE ||
-        count > UINT32_MAX ||
+    if (last_price < 0 || count > (len - FIXED_SIZE) / ORDER_SIZE || count > UINT32_MAX ||
         len != FIXED_SIZE + count * ORDER_SIZE)
         return NULL;
     /* Do not trust the capacity hint beyond what the snapshot needs. */
@@ -238,13 +239,11 @@ struct me_market *me_market_restore(const uint8_t *data, size_t len)
         const struct snap_order *prev = i ? &v[i - 1] : NULL;
         if (order_valid(m, o, prev) < 0)
             goto fail;
-        o->level_start = prev && prev->side == o->side &&
-                                 prev->price == o->price
+        o->level_start = prev && prev->side == o->side && prev->price == o->price
                              ? prev->level_start
                              : (uint32_t)i;
     }
-    if (load_orders(m, v, count) < 0 ||
-        me_market_check(m) < 0)
+    if (load_orders(m, v, count) < 0 || me_market_check(m) < 0)
         goto fail;
     free(v);
     return m;

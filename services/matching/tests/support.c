@@ -14,7 +14,10 @@ void evlog_init(struct evlog *l, uint64_t first_seq)
     l->seq_errors = 0;
 }
 
-void evlog_clear(struct evlog *l) { l->n = 0; }
+void evlog_clear(struct evlog *l)
+{
+    l->n = 0;
+}
 
 void evlog_emit(void *ctx, const struct me_event *ev)
 {
@@ -52,8 +55,7 @@ struct me_rules test_rules(void)
     return r;
 }
 
-struct me_cmd cmd_limit(uint64_t id, uint64_t user, int side, int64_t price,
-                        int64_t qty, int tif)
+struct me_cmd cmd_limit(uint64_t id, uint64_t user, int side, int64_t price, int64_t qty, int tif)
 {
     struct me_cmd c = {0};
     c.type = ME_CMD_PLACE;
@@ -68,8 +70,7 @@ struct me_cmd cmd_limit(uint64_t id, uint64_t user, int side, int64_t price,
     return c;
 }
 
-struct me_cmd cmd_market(uint64_t id, uint64_t user, int side, int64_t qty,
-                         int64_t quote, int tif)
+struct me_cmd cmd_market(uint64_t id, uint64_t user, int side, int64_t qty, int64_t quote, int tif)
 {
     struct me_cmd c = {0};
     c.type = ME_CMD_PLACE;

@@ -11,11 +11,11 @@
 
 struct evlog {
     struct me_event ev[EVLOG_MAX];
-    size_t n;        /* events kept (capped at EVLOG_MAX) */
-    size_t total;    /* events seen */
-    uint64_t hash;   /* me_event_hash chain over every event */
+    size_t n;      /* events kept (capped at EVLOG_MAX) */
+    size_t total;  /* events seen */
+    uint64_t hash; /* me_event_hash chain over every event */
     uint64_t last_seq;
-    int seq_errors;  /* events whose seq was not last_seq + 1 */
+    int seq_errors; /* events whose seq was not last_seq + 1 */
 };
 
 void evlog_init(struct evlog *l, uint64_t first_seq);
@@ -28,10 +28,8 @@ void evlog_dump(const struct evlog *l);
  * lot 10, qty [20, 10^9], price [100, 10^12], no band, STP none. */
 struct me_rules test_rules(void);
 
-struct me_cmd cmd_limit(uint64_t id, uint64_t user, int side, int64_t price,
-                        int64_t qty, int tif);
-struct me_cmd cmd_market(uint64_t id, uint64_t user, int side, int64_t qty,
-                         int64_t quote, int tif);
+struct me_cmd cmd_limit(uint64_t id, uint64_t user, int side, int64_t price, int64_t qty, int tif);
+struct me_cmd cmd_market(uint64_t id, uint64_t user, int side, int64_t qty, int64_t quote, int tif);
 struct me_cmd cmd_cancel(uint64_t id, uint64_t user);
 struct me_cmd cmd_cancel_all(uint64_t user);
 

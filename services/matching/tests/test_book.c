@@ -46,24 +46,29 @@ static void expect_types_(const int *types, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (L.ev[i].type != types[i]) {
             evlog_dump(&L);
-            fail_msg("event %zu: expected %s got %s", i,
-                     me_event_type_name(types[i]),
+            fail_msg("event %zu: expected %s got %s", i, me_event_type_name(types[i]),
                      me_event_type_name(L.ev[i].type));
         }
     }
 }
-#define EXPECT_TYPES(...)                                                    \
-    do {                                                                     \
-        const int t_[] = {__VA_ARGS__};                                      \
-        expect_types_(t_, sizeof(t_) / sizeof(t_[0]));                       \
+#define EXPECT_TYPES(...)                                                                          \
+    do {                                                                                           \
+        const int t_[] = {__VA_ARGS__};                                                            \
+        expect_types_(t_, sizeof(t_) / sizeof(t_[0]));                                             \
     } while (0)
 
-enum { ACC = ME_EV_ACCEPTED, REJ = ME_EV_REJECTED, TRD = ME_EV_TRADE,
-       PF = ME_EV_PARTIALLY_FILLED, FIL = ME_EV_FILLED, CAN = ME_EV_CANCELLED,
-       EXP = ME_EV_EXPIRED };
+enum {
+    ACC = ME_EV_ACCEPTED,
+    REJ = ME_EV_REJECTED,
+    TRD = ME_EV_TRADE,
+    PF = ME_EV_PARTIALLY_FILLED,
+    FIL = ME_EV_FILLED,
+    CAN = ME_EV_CANCELLED,
+    EXP = ME_EV_EXPIRED
+};
 
-static void expect_trade(size_t i, uint64_t taker, uint64_t maker,
-                         int64_t price, int64_t qty, int64_t quote)
+static void expect_trade(size_t i, uint64_t taker, uint64_t maker, int64_t price, int64_t qty,
+                         int64_t quote)
 {
     const struct me_event *e = &L.ev[i];
     assert_int_equal(e->type, ME_EV_TRADE);
@@ -74,8 +79,8 @@ static void expect_trade(size_t i, uint64_t taker, uint64_t maker,
     assert_int_equal(e->quote, quote);
 }
 
-static void expect_status(size_t i, int type, uint64_t id, int reason,
-                          int64_t remaining, int64_t filled)
+static void expect_status(size_t i, int type, uint64_t id, int reason, int64_t remaining,
+                          int64_t filled)
 {
     const struct me_event *e = &L.ev[i];
     assert_int_equal(e->type, type);
@@ -334,12 +339,15 @@ static void test_stp_modes(void **state)
     static const struct stp_case cases[] = {
         {"none", ME_STP_NONE, ME_STP_NONE, {ACC, TRD, FIL, TRD, PF, FIL}, 6, 1},
         {"cancel taker", ME_STP_CANCEL_TAKER, ME_STP_NONE, {ACC, CAN}, 2, 2},
-        {"cancel maker", ME_STP_CANCEL_MAKER, ME_STP_NONE,
-         {ACC, CAN, TRD, FIL, PF}, 5, 1},
+        {"cancel maker", ME_STP_CANCEL_MAKER, ME_STP_NONE, {ACC, CAN, TRD, FIL, PF}, 5, 1},
         {"cancel both", ME_STP_CANCEL_BOTH, ME_STP_NONE, {ACC, CAN, CAN}, 3, 1},
         {"market default", ME_STP_DEFAULT, ME_STP_CANCEL_TAKER, {ACC, CAN}, 2, 2},
-        {"order overrides market", ME_STP_NONE, ME_STP_CANCEL_BOTH,
-         {ACC, TRD, FIL, TRD, PF, FIL}, 6, 1},
+        {"order overrides market",
+         ME_STP_NONE,
+         ME_STP_CANCEL_BOTH,
+         {ACC, TRD, FIL, TRD, PF, FIL},
+         6,
+         1},
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         const struct stp_case *tc = &cases[k];
@@ -446,8 +454,7 @@ struct reject_case {
 
 #define LIM(side, price, qty, tif) cmd_limit(100, 5, side, price, qty, tif)
 
-static struct me_cmd with_flags(struct me_cmd c, int type, int side, int tif,
-                                int stp, int flags)
+static struct me_cmd with_flags(struct me_cmd c, int type, int side, int tif, int stp, int flags)
 {
     if (type >= 0)
         c.type = (uint8_t)type;
@@ -482,16 +489,12 @@ static void test_validation_rejects(void **state)
         {"qty negative", LIM(ME_BUY, 1000, -100, ME_GTC), ME_R_BAD_LOT},
         {"qty below min", LIM(ME_BUY, 1000, 10, ME_GTC), ME_R_QTY_MIN},
         {"qty above max", LIM(ME_BUY, 1000, 1000000010, ME_IOC), ME_R_QTY_MAX},
-        {"price above max", LIM(ME_BUY, 1000000000100, 100, ME_GTC),
-         ME_R_PRICE_RANGE},
+        {"price above max", LIM(ME_BUY, 1000000000100, 100, ME_GTC), ME_R_PRICE_RANGE},
         {"order id 0", zero_id, ME_R_INVALID},
         {"user id 0", cmd_limit(100, 0, ME_BUY, 1000, 100, ME_GTC), ME_R_INVALID},
-        {"side 2", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, 2, -1, -1, -1),
-         ME_R_INVALID},
-        {"tif 3", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, -1, 3, -1, -1),
-         ME_R_INVALID},
-        {"stp 9", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, -1, -1, 9, -1),
-         ME_R_INVALID},
+        {"side 2", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, 2, -1, -1, -1), ME_R_INVALID},
+        {"tif 3", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, -1, 3, -1, -1), ME_R_INVALID},
+        {"stp 9", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, -1, -1, 9, -1), ME_R_INVALID},
         {"unknown flag", with_flags(LIM(ME_BUY, 1000, 100, ME_GTC), -1, -1, -1, -1, 0x80),
          ME_R_INVALID},
         {"order type 7", bad_otype, ME_R_INVALID},
@@ -501,19 +504,14 @@ static void test_validation_rejects(void **state)
          ME_R_BAD_TIF},
         {"market GTC", cmd_market(100, 5, ME_BUY, 100, 0, ME_GTC), ME_R_BAD_TIF},
         {"market post-only",
-         with_flags(cmd_market(100, 5, ME_BUY, 100, 0, ME_IOC), -1, -1, -1, -1,
-                    ME_FLAG_POST_ONLY),
+         with_flags(cmd_market(100, 5, ME_BUY, 100, 0, ME_IOC), -1, -1, -1, -1, ME_FLAG_POST_ONLY),
          ME_R_BAD_TIF},
-        {"market by quote FOK", cmd_market(100, 5, ME_BUY, 0, 500, ME_FOK),
-         ME_R_BAD_TIF},
+        {"market by quote FOK", cmd_market(100, 5, ME_BUY, 0, 500, ME_FOK), ME_R_BAD_TIF},
         {"market with price", mkt_price, ME_R_INVALID},
-        {"market qty and quote", cmd_market(100, 5, ME_BUY, 100, 500, ME_IOC),
-         ME_R_INVALID},
+        {"market qty and quote", cmd_market(100, 5, ME_BUY, 100, 500, ME_IOC), ME_R_INVALID},
         {"market nothing", cmd_market(100, 5, ME_BUY, 0, 0, ME_IOC), ME_R_BAD_LOT},
-        {"market negative quote", cmd_market(100, 5, ME_BUY, 0, -5, ME_IOC),
-         ME_R_INVALID},
-        {"market qty off lot", cmd_market(100, 5, ME_SELL, 25, 0, ME_IOC),
-         ME_R_BAD_LOT},
+        {"market negative quote", cmd_market(100, 5, ME_BUY, 0, -5, ME_IOC), ME_R_INVALID},
+        {"market qty off lot", cmd_market(100, 5, ME_SELL, 25, 0, ME_IOC), ME_R_BAD_LOT},
         {"duplicate open id", LIM(ME_SELL, 5000, 100, ME_GTC), ME_R_DUPLICATE_ID},
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {

@@ -67,9 +67,8 @@ static void r_out(struct refm *r, struct me_event ev)
         evlog_emit(r->log, &ev);
 }
 
-static void r_status(struct refm *r, int type, int reason, uint64_t id,
-                     uint64_t user, int side, int64_t price, int64_t rem,
-                     int64_t filled, int64_t quote)
+static void r_status(struct refm *r, int type, int reason, uint64_t id, uint64_t user, int side,
+                     int64_t price, int64_t rem, int64_t filled, int64_t quote)
 {
     struct me_event ev = {0};
     ev.type = (uint8_t)type;
@@ -86,8 +85,7 @@ static void r_status(struct refm *r, int type, int reason, uint64_t id,
 
 static void r_ostatus(struct refm *r, const struct rorder *o, int type, int reason)
 {
-    r_status(r, type, reason, o->id, o->user, o->side, o->price, o->rem,
-             o->filled, o->quote);
+    r_status(r, type, reason, o->id, o->user, o->side, o->price, o->rem, o->filled, o->quote);
 }
 
 static void r_reject(struct refm *r, int reason)
@@ -160,8 +158,8 @@ static int r_validate(const struct refm *r, const struct me_cmd *c)
             return ME_R_PRICE_BAND;
         if ((why = r_qty_reason(ru, c->qty)))
             return why;
-        if ((__int128)(c->side == ME_BUY ? c->price : ru->max_price) * c->qty /
-                r->scale > INT64_MAX)
+        if ((__int128)(c->side == ME_BUY ? c->price : ru->max_price) * c->qty / r->scale >
+            INT64_MAX)
             return ME_R_OVERFLOW;
         if (c->tif == ME_GTC && c->qty > INT64_MAX - r->side_qty[c->side])
             return ME_R_OVERFLOW;
@@ -200,15 +198,15 @@ static long r_best(const struct refm *r, int side, int64_t limit)
             continue;
         if (side == ME_BUY ? o->price > limit : o->price < limit)
             continue;
-        if (best < 0 || (side == ME_BUY ? o->price < r->o[best].price
-                                        : o->price > r->o[best].price))
+        if (best < 0 ||
+            (side == ME_BUY ? o->price < r->o[best].price : o->price > r->o[best].price))
             best = (long)i;
     }
     return best;
 }
 
-static void r_match(struct refm *r, const struct me_cmd *c, int stp,
-                    int64_t limit, int by_quote, struct r_taker *t)
+static void r_match(struct refm *r, const struct me_cmd *c, int stp, int64_t limit, int by_quote,
+                    struct r_taker *t)
 {
     while (t->rem > 0) {
         long b = r_best(r, c->side, limit);
@@ -307,30 +305,29 @@ static void r_place(struct refm *r, const struct me_cmd *c)
         struct r_taker dry = {c->qty, 0, 0, 0, 0};
         r_match(&fok_copy, c, stp, limit, 0, &dry);
         if (dry.rem) {
-            r_status(r, ME_EV_EXPIRED, ME_R_FOK, c->order_id, c->user_id,
-                     c->side, c->price, c->qty, 0, 0);
+            r_status(r, ME_EV_EXPIRED, ME_R_FOK, c->order_id, c->user_id, c->side, c->price, c->qty,
+                     0, 0);
             return;
         }
     }
     struct r_taker t = {by_quote ? c->quote : c->qty, 0, 0, 0, 0};
     r_match(r, c, stp, limit, by_quote, &t);
     if (t.stp_hit) {
-        r_status(r, ME_EV_CANCELLED, ME_R_STP, c->order_id, c->user_id,
-                 c->side, c->price, t.rem, t.filled, t.quote);
+        r_status(r, ME_EV_CANCELLED, ME_R_STP, c->order_id, c->user_id, c->side, c->price, t.rem,
+                 t.filled, t.quote);
     } else if (t.rem == 0 || t.budget_done) {
-        r_status(r, ME_EV_FILLED, 0, c->order_id, c->user_id, c->side,
-                 c->price, t.rem, t.filled, t.quote);
+        r_status(r, ME_EV_FILLED, 0, c->order_id, c->user_id, c->side, c->price, t.rem, t.filled,
+                 t.quote);
     } else if (is_limit && c->tif == ME_GTC) {
         struct rorder *o = &r->o[r->n++];
-        *o = (struct rorder){c->order_id, c->user_id, prio, c->price, t.rem,
-                             t.filled, t.quote, c->side, (uint8_t)stp};
+        *o = (struct rorder){c->order_id, c->user_id, prio,    c->price,    t.rem,
+                             t.filled,    t.quote,    c->side, (uint8_t)stp};
         r->side_qty[c->side] += t.rem;
         if (t.filled)
             r_ostatus(r, o, ME_EV_PARTIALLY_FILLED, 0);
     } else {
-        r_status(r, ME_EV_EXPIRED, is_limit ? ME_R_IOC : ME_R_NO_LIQUIDITY,
-                 c->order_id, c->user_id, c->side, c->price, t.rem, t.filled,
-                 t.quote);
+        r_status(r, ME_EV_EXPIRED, is_limit ? ME_R_IOC : ME_R_NO_LIQUIDITY, c->order_id, c->user_id,
+                 c->side, c->price, t.rem, t.filled, t.quote);
     }
 }
 
@@ -357,8 +354,8 @@ static void r_apply(struct refm *r, const struct me_cmd *c)
                     const struct rorder *o = &r->o[i];
                     if (o->side != side || o->user != c->user_id)
                         continue;
-                    if (b < 0 || (side == ME_BUY ? o->price > r->o[b].price
-                                                 : o->price < r->o[b].price))
+                    if (b < 0 ||
+                        (side == ME_BUY ? o->price > r->o[b].price : o->price < r->o[b].price))
                         b = (long)i;
                 }
                 if (b < 0)
@@ -419,9 +416,8 @@ static struct me_rules random_rules(struct rng *g)
     return r;
 }
 
-static struct me_cmd random_cmd(struct rng *g, const struct me_rules *ru,
-                                const struct refm *ref, uint64_t *next_id,
-                                uint64_t ts)
+static struct me_cmd random_cmd(struct rng *g, const struct me_rules *ru, const struct refm *ref,
+                                uint64_t *next_id, uint64_t ts)
 {
     struct me_cmd c = {0};
     c.ts = ts;
@@ -489,7 +485,7 @@ static struct me_cmd random_cmd(struct rng *g, const struct me_rules *ru,
 /* ---- per-order bookkeeping from the event stream ------------------------ */
 
 struct track {
-    int live;        /* accepted, no terminal event yet */
+    int live; /* accepted, no terminal event yet */
     int by_quote;
     int64_t qty;
     int64_t traded;
@@ -513,8 +509,7 @@ static int track_events(const struct evlog *l)
         if (e->type == ME_EV_REJECTED)
             continue;
         if (!t) {
-            snprintf(why, sizeof(why), "event for id %" PRIu64 " out of range",
-                     e->order_id);
+            snprintf(why, sizeof(why), "event for id %" PRIu64 " out of range", e->order_id);
             return -1;
         }
         switch (e->type) {
@@ -541,11 +536,10 @@ static int track_events(const struct evlog *l)
                          me_event_type_name(e->type), e->order_id);
                 return -1;
             }
-            if (e->filled != t->traded ||
-                (!t->by_quote && e->filled + e->remaining != t->qty)) {
+            if (e->filled != t->traded || (!t->by_quote && e->filled + e->remaining != t->qty)) {
                 snprintf(why, sizeof(why),
-                         "qty not conserved for id %" PRIu64 ": qty %" PRId64
-                         " traded %" PRId64 " filled %" PRId64 " rem %" PRId64,
+                         "qty not conserved for id %" PRIu64 ": qty %" PRId64 " traded %" PRId64
+                         " filled %" PRId64 " rem %" PRId64,
                          e->order_id, t->qty, t->traded, e->filled, e->remaining);
                 return -1;
             }
@@ -565,12 +559,10 @@ static int track_matches_book(const struct me_market *m)
         struct me_order_info oi;
         int open = me_market_find(m, id, &oi) == 0;
         if (tr[id].live != open) {
-            snprintf(why, sizeof(why), "id %" PRIu64 " live=%d but open=%d", id,
-                     tr[id].live, open);
+            snprintf(why, sizeof(why), "id %" PRIu64 " live=%d but open=%d", id, tr[id].live, open);
             return -1;
         }
-        if (open && (oi.remaining != tr[id].qty - tr[id].traded ||
-                     oi.filled != tr[id].traded)) {
+        if (open && (oi.remaining != tr[id].qty - tr[id].traded || oi.filled != tr[id].traded)) {
             snprintf(why, sizeof(why), "id %" PRIu64 " remaining differs", id);
             return -1;
         }
@@ -593,11 +585,11 @@ static struct me_cmd cmds[MAX_CMDS];
 static void diag(uint64_t seed, size_t at, const struct me_cmd *c)
 {
     fprintf(stderr,
-            "# FAILED seed=0x%016" PRIx64 " cmd #%zu type=%u id=%" PRIu64
-            " user=%" PRIu64 " side=%u otype=%u tif=%u stp=%u flags=%u price=%" PRId64
-            " qty=%" PRId64 " quote=%" PRId64 "\n# %s\n",
-            seed, at, c->type, c->order_id, c->user_id, c->side, c->order_type,
-            c->tif, c->stp, c->flags, c->price, c->qty, c->quote, why);
+            "# FAILED seed=0x%016" PRIx64 " cmd #%zu type=%u id=%" PRIu64 " user=%" PRIu64
+            " side=%u otype=%u tif=%u stp=%u flags=%u price=%" PRId64 " qty=%" PRId64
+            " quote=%" PRId64 "\n# %s\n",
+            seed, at, c->type, c->order_id, c->user_id, c->side, c->order_type, c->tif, c->stp,
+            c->flags, c->price, c->qty, c->quote, why);
 }
 
 /* Runs one stream; 0 if every property held. */
@@ -628,8 +620,8 @@ static int run_stream(uint64_t seed)
         if (i == cut) {
             if (me_market_snapshot(m, &snap, &snap_len) < 0 ||
                 !(m2 = me_market_restore(snap, snap_len)) ||
-                me_market_snapshot(m2, &snap2, &snap2_len) < 0 ||
-                snap_len != snap2_len || memcmp(snap, snap2, snap_len)) {
+                me_market_snapshot(m2, &snap2, &snap2_len) < 0 || snap_len != snap2_len ||
+                memcmp(snap, snap2, snap_len)) {
                 snprintf(why, sizeof(why), "snapshot/restore round trip differs");
                 goto out;
             }
@@ -684,9 +676,8 @@ static int run_stream(uint64_t seed)
         }
         evlog_init(&snap_log, me_market_seq(m) + 1);
     }
-    if (snap_log.hash != suffix || snap_log.seq_errors ||
-        me_market_seq(m2) != me_market_seq(m) || me_market_check(m2) < 0 ||
-        track_matches_book(m2) < 0) {
+    if (snap_log.hash != suffix || snap_log.seq_errors || me_market_seq(m2) != me_market_seq(m) ||
+        me_market_check(m2) < 0 || track_matches_book(m2) < 0) {
         if (!why[0])
             snprintf(why, sizeof(why), "replay after restore at %zu differs", cut);
         goto out;
@@ -715,14 +706,12 @@ static void test_random_streams(void **state)
         if (run_stream(base + (uint64_t)s) < 0)
             failed++;
     }
-    print_message("# %d streams: accepted %" PRIu64 " rejected %" PRIu64
-                  " trades %" PRIu64 " partial %" PRIu64 " filled %" PRIu64
-                  " cancelled %" PRIu64 " expired %" PRIu64 "\n",
-                  streams, stats[1], stats[2], stats[3], stats[4], stats[5],
-                  stats[6], stats[7]);
+    print_message("# %d streams: accepted %" PRIu64 " rejected %" PRIu64 " trades %" PRIu64
+                  " partial %" PRIu64 " filled %" PRIu64 " cancelled %" PRIu64 " expired %" PRIu64
+                  "\n",
+                  streams, stats[1], stats[2], stats[3], stats[4], stats[5], stats[6], stats[7]);
     if (failed)
-        fail_msg("%d stream(s) failed; rerun one with MATCHING_PROP_SEED=<seed>",
-                 failed);
+        fail_msg("%d stream(s) failed; rerun one with MATCHING_PROP_SEED=<seed>", failed);
 }
 
 /* The properties must be able to fail: a reference model that disagrees

@@ -143,7 +143,7 @@ static void test_damaged_bytes_rejected(void **state)
 
 struct craft_case {
     const char *name;
-    size_t at;     /* byte offset to overwrite with value (8 bytes LE) */
+    size_t at; /* byte offset to overwrite with value (8 bytes LE) */
     uint64_t value;
 };
 
@@ -151,8 +151,8 @@ static void test_crafted_content_rejected(void **state)
 {
     (void)state;
     /* Orders in the sample: bids 2 (1000), 3 (1000), 1 (900), asks 4, 5. */
-    const size_t o0 = ORDERS_AT, o1 = ORDERS_AT + ORDER_SIZE,
-                 o2 = ORDERS_AT + 2 * ORDER_SIZE, o3 = ORDERS_AT + 3 * ORDER_SIZE;
+    const size_t o0 = ORDERS_AT, o1 = ORDERS_AT + ORDER_SIZE, o2 = ORDERS_AT + 2 * ORDER_SIZE,
+                 o3 = ORDERS_AT + 3 * ORDER_SIZE;
     const struct craft_case cases[] = {
         {"zero remaining", o0 + 32, 0},
         {"remaining off lot", o0 + 32, 75},
