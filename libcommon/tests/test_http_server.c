@@ -635,6 +635,31 @@ static void test_stream_with_producer(void **state)
     assert_true(wait_for(prod_closed, 2000));
 }
 
+static void test_stream_client_gone(void **state)
+{
+    (void)state;
+    atomic_store(&fed_stream, NULL);
+    atomic_store(&fed_closed, 0);
+    int fd = tc_connect(port);
+    const char *req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(tc_send_all(fd, req, strlen(req)), 0);
+    assert_true(wait_for(fed_ready, 3000));
+    struct cm_http_stream *st = atomic_load(&fed_stream);
+    close(fd);
+    /* Heartbeats until the server notices (bounded by a deadline). */
+    uint64_t end = now_ms() + 3000;
+    int rc = 0;
+    while (rc == 0 && now_ms() < end) {
+        rc = cm_http_stream_send(st, ": ping\n\n", 8);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(rc, -1);
+    assert_true(cm_http_stream_closed(st));
+    assert_true(wait_for(fed_is_closed, 2000));
+    cm_http_stream_release(st);
+}
+
 static void test_shutdown_ends_open_streams(void **state)
 {
     (void)state;
@@ -757,6 +782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_fed_from_another_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_with_producer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_client_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_ends_open_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_shutdown_finishes_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_until_signal, setup, teardown),
