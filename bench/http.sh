@@ -39,8 +39,8 @@ trap cleanup EXIT
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
-    local p i
-    for i in $(seq 1 50); do
+    local p _
+    for _ in $(seq 1 50); do
         p=$((20000 + RANDOM % 30000))
         if port_free "$p"; then echo "$p"; return 0; fi
     done
@@ -59,9 +59,9 @@ wait_http() {
 # port) until URL_PATH answers; up to 3 ports are tried (another process
 # may take a port between the check and the bind). Sets PORT and PID.
 start() {
-    local name=$1 path=$2 try
+    local name=$1 path=$2 _
     shift 2
-    for try in 1 2 3; do
+    for _ in 1 2 3; do
         PORT=$(free_port)
         "${@//@PORT@/$PORT}" >"$TMP/$name.out" 2>&1 &
         PID=$!
