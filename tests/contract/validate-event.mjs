@@ -15,7 +15,17 @@
 // up to 20 failures ("line N: type: message") on stderr. Exit 2: usage or
 // I/O error.
 import fs from 'node:fs';
-import { loadEvents, checkEvent } from './lib.mjs';
+
+// lib.mjs needs ajv from tests/contract/node_modules: say how to get it.
+let lib;
+try {
+  lib = await import('./lib.mjs');
+} catch (e) {
+  process.stderr.write(`validate-event: cannot load the validator (${e.message.split('\n')[0]});\n` +
+    'install its dependencies once with: npm ci --prefix tests/contract (or run bash tests/contract/suite.sh)\n');
+  process.exit(2);
+}
+const { loadEvents, checkEvent } = lib;
 
 const MAX_REPORTED = 20;
 
