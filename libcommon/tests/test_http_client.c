@@ -127,7 +127,7 @@ static struct cm_http_client_config base_cfg(const char *name)
         .name = name,
         .base_url = base,
         .timeout_ms = 2000,
-        .connect_timeout_ms = 500,
+        .connect_timeout_ms = 2000, /* generous: valgrind and loaded CI machines are slow */
         .backoff_base_ms = 1,
         .backoff_max_ms = 5,
         .breaker = {.clock = fake_clock, .clock_ctx = &fake_ms},
