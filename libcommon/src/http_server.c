@@ -746,6 +746,7 @@ int cm_http_server_start(struct cm_http_server *s)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
+    unsigned max_conns = s->cfg.max_connections ? s->cfg.max_connections : 10000;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     s->daemon = MHD_start_daemon(
@@ -753,7 +754,8 @@ int cm_http_server_start(struct cm_http_server *s)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         s, MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
+        1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_CONNECTION_LIMIT,
+        max_conns, MHD_OPTION_END);
     if (!s->daemon) {
         cm_logf(CM_LOG_ERROR, "http: cannot listen on %s:%d", s->cfg.bind_addr, s->cfg.port);
         return -1;

@@ -62,17 +62,18 @@ struct cm_http_route {
 };
 
 struct cm_http_config {
-    const char *service;     /* log/metrics name; borrowed */
-    const char *bind_addr;   /* IPv4 literal; default "0.0.0.0" */
-    int port;                /* 0 = ephemeral (see cm_http_server_port) */
-    unsigned threads;        /* worker threads; 0 = online CPUs */
-    size_t max_body;         /* default 1 MiB */
-    const char *admin_token; /* borrowed; NULL/"" disables admin routes (403) */
-    int drain_delay_ms;      /* readiness fails this long before accept stops; 0 */
-    int drain_timeout_ms;    /* in-flight requests get this long; 10000 */
-    unsigned idle_timeout_s; /* keep-alive idle timeout; 30 */
-    int builtin_routes;      /* mount health, metrics, admin routes; 1 */
-    void *ctx;               /* default handler context */
+    const char *service;      /* log/metrics name; borrowed */
+    const char *bind_addr;    /* IPv4 literal; default "0.0.0.0" */
+    int port;                 /* 0 = ephemeral (see cm_http_server_port) */
+    unsigned threads;         /* worker threads; 0 = online CPUs */
+    size_t max_body;          /* default 1 MiB */
+    const char *admin_token;  /* borrowed; NULL/"" disables admin routes (403) */
+    int drain_delay_ms;       /* readiness fails this long before accept stops; 0 */
+    int drain_timeout_ms;     /* in-flight requests get this long; 10000 */
+    unsigned idle_timeout_s;  /* keep-alive idle timeout; 30 */
+    unsigned max_connections; /* open connections (streams count); 0 = 10000 */
+    int builtin_routes;       /* mount health, metrics, admin routes; 1 */
+    void *ctx;                /* default handler context */
 };
 
 /* Fills the defaults above. */
