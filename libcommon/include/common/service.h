@@ -1,0 +1,17 @@
+#ifndef COMMON_SERVICE_H
+#define COMMON_SERVICE_H
+/*
+ * What every service's main() does before its own work, in one call, so
+ * the services cannot drift apart:
+ *   - logging initialised from LOG_LEVEL (default info) under the name;
+ *   - service_info / process_* metrics registered;
+ *   - the fault injector wired into the dependency modules: a
+ *     drop_dependency fault for "redis" or "postgres" makes those clients
+ *     fail as if the connection dropped, and kafka_pause pauses every
+ *     consumer of the process (see faults.h).
+ * Returns 0, or -1 after printing one line for a malformed LOG_LEVEL, upon
+ * which main() exits with code 2 (like any configuration error).
+ */
+int cm_service_init(const char *name, const char *version);
+
+#endif

@@ -1,0 +1,29 @@
+#include "common/service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/db.h"
+#include "common/faults.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/process_metrics.h"
+#include "common/redis.h"
+#include "common/banned.h"
+
+int cm_service_init(const char *name, const char *version)
+{
+    enum cm_log_level level = CM_LOG_INFO;
+    const char *lv = getenv("LOG_LEVEL");
+    if (lv && *lv && cm_log_parse_level(lv, &level) < 0) {
+        fprintf(stderr, "%s: config: LOG_LEVEL must be one of debug, info, warn, error, got \"%.20s\"\n",
+                name, lv);
+        return -1;
+    }
+    cm_log_init(name, level);
+    cm_process_metrics_register(name, version);
+    cm_redis_set_drop_hook(cm_faults_dependency_dropped);
+    cm_db_set_drop_hook(cm_faults_dependency_dropped);
+    cm_kafka_set_pause_hook(cm_faults_kafka_paused);
+    return 0;
+}
