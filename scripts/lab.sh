@@ -55,6 +55,8 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/$(svc_db "$name")
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 KAFKA_BROKERS=$(cat "$LAB_DIR/kafka.bootstrap" 2>/dev/null)
+KAFKA_CONTROL_PORT=$(cat "$LAB_DIR/kafka.control" 2>/dev/null)
+KAFKA_PROPS=session.timeout.ms=6000;heartbeat.interval.ms=500
 ADMIN_TOKEN=$ADMIN_TOKEN
 JWT_ALG=HS256
 JWT_SECRET=$JWT_SECRET
@@ -122,7 +124,7 @@ stdout_logfile=$LAB_DIR/logs/redis.log
 redirect_stderr=true
 
 [program:devkafka]
-command=$BIN/devkafka --bootstrap-file $LAB_DIR/kafka.bootstrap
+command=$BIN/devkafka --bootstrap-file $LAB_DIR/kafka.bootstrap --control-file $LAB_DIR/kafka.control
 priority=10
 stdout_logfile=$LAB_DIR/logs/devkafka.log
 redirect_stderr=true
@@ -214,7 +216,7 @@ up() {
     else
         init_postgres
         write_config
-        rm -f "$LAB_DIR/kafka.bootstrap"
+        rm -f "$LAB_DIR/kafka.bootstrap" "$LAB_DIR/kafka.control"
         supervisord -c "$LAB_DIR/supervisord.conf"
     fi
     _infra_wait 30 test -s "$LAB_DIR/kafka.bootstrap" || { echo "lab: devkafka did not start" >&2; exit 1; }

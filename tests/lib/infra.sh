@@ -96,8 +96,9 @@ kafka_start() { # DIR [extra devkafka args...]
     local dir=$1; shift
     local bin=${INFRA_BIN_DIR:-build/bin}/devkafka
     [ -x "$bin" ] || { echo "infra: $bin not built" >&2; return 1; }
-    rm -f "$dir/kafka.bootstrap"
-    "$bin" --bootstrap-file "$dir/kafka.bootstrap" "$@" >"$dir/devkafka.log" 2>&1 &
+    rm -f "$dir/kafka.bootstrap" "$dir/kafka.control"
+    "$bin" --bootstrap-file "$dir/kafka.bootstrap" --control-file "$dir/kafka.control" "$@" \
+        >"$dir/devkafka.log" 2>&1 &
     echo $! >"$dir/devkafka.pid"
     _infra_wait 20 test -s "$dir/kafka.bootstrap" || { tail -5 "$dir/devkafka.log" >&2; return 1; }
 }
@@ -121,7 +122,10 @@ infra_start() { # DIR
     INFRA_REDIS_PORT=$redis_port
     if kafka_start "$INFRA_DIR"; then
         TEST_KAFKA_BROKERS=$(cat "$INFRA_DIR/kafka.bootstrap")
-        export TEST_KAFKA_BROKERS
+        # devkafka's fault controls (broker down/up, rtt, request errors): docs/kafka.md
+        _infra_wait 5 test -s "$INFRA_DIR/kafka.control"
+        TEST_KAFKA_CONTROL_PORT=$(cat "$INFRA_DIR/kafka.control" 2>/dev/null)
+        export TEST_KAFKA_BROKERS TEST_KAFKA_CONTROL_PORT
     else
         echo "infra: devkafka did not start; Kafka tests will fail" >&2
     fi
