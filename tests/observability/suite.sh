@@ -18,6 +18,15 @@ trap '[ -n "${am_pid:-}" ] && kill "$am_pid" 2>/dev/null; [ -n "${srv_pid:-}" ] 
 have_promtool=0; command -v promtool >/dev/null 2>&1 && have_promtool=1
 have_node=0; node_why=$(obs_node_ready 2>&1) && have_node=1
 
+# The real Prometheus with the lab's config, fed the fixture scrapes: mostly
+# waiting for scrapes and evaluations, so it runs in the background.
+live_prom=0
+if [ $have_node -eq 1 ] && command -v prometheus >/dev/null 2>&1; then
+    mkdir -p "$tmp/prom"
+    (node $T/live-prometheus.mjs $T/fixtures/live "$tmp/prom" >"$tmp/prom.out" 2>&1; echo $? >"$tmp/prom.rc") &
+    live_prom=1
+fi
+
 # ------------------------------------------------------------ Prometheus
 if [ $have_promtool -eq 1 ]; then
     # The unit tests are the slowest part: run them on the other core meanwhile.
@@ -47,6 +56,13 @@ fi
 if [ $have_promtool -eq 1 ]; then
     if wait $unit_pid; then ok "promtool test rules: every alert fires and stays silent as tested"
     else not_ok "promtool test rules: every alert fires and stays silent as tested"; sed 's/^/#   /' "$tmp/unit.out" | tail -40; fi
+fi
+
+if [ $live_prom -eq 1 ]; then
+    wait_for 90 test -s "$tmp/prom.rc"
+    subtest "live Prometheus" bash -c "cat '$tmp/prom.out'; exit \$(cat '$tmp/prom.rc' 2>/dev/null || echo 1)"
+else
+    skip "live Prometheus with prometheus-local.yml" "prometheus or node not installed"
 fi
 
 # ---------------------------------------------------------- Alertmanager
