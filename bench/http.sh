@@ -9,7 +9,7 @@
 #   BENCH http.server.throughput <req/s> req/s
 #   BENCH http.server.p99 <ms> ms
 #   BENCH nginx.static.throughput <req/s> req/s
-# Figures are reported, never asserted. Every process started is stopped
+# (context lines, "# ...", go to stderr). Figures are reported, never asserted. Every process started is stopped
 # on exit (trap), failure included.
 set -euo pipefail
 
@@ -137,6 +137,6 @@ echo "BENCH http.server.throughput $S_RPS req/s"
 echo "BENCH http.server.p99 $S_P99 ms"
 echo "BENCH nginx.static.throughput $N_RPS req/s"
 awk -v s="$S_RPS" -v n="$N_RPS" -v p="$N_P99" \
-    'BEGIN { if (n > 0) printf "# server/nginx = %.0f%% (target >= 35%%); nginx p99 %s ms\n", 100 * s / n, p }'
+    'BEGIN { if (n > 0) printf "# server/nginx = %.0f%% (target >= 35%%); nginx p99 %s ms\n", 100 * s / n, p }' >&2
 # Both sides share the machine with wrk (and anything else running): say so.
-echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg), cpus: $(nproc)"
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg), cpus: $(nproc)" >&2
