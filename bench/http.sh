@@ -9,7 +9,8 @@
 #   BENCH http.server.throughput <req/s> req/s
 #   BENCH http.server.p99 <ms> ms
 #   BENCH nginx.static.throughput <req/s> req/s
-# (context lines, "# ...", go to stderr). Figures are reported, never asserted. Every process started is stopped
+# and nothing else on stdout (context lines, "# ...", go to stderr).
+# Figures are reported, never asserted. Every process started is stopped
 # on exit (trap), failure included.
 set -euo pipefail
 
