@@ -32,7 +32,7 @@
 
 #include "common/banned.h"
 
-#define STREAMS 4000
+#define STREAMS 3000
 #define MAX_CMDS 260
 #define RMAX 512
 #define MAX_ID 400
