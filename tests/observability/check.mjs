@@ -540,8 +540,19 @@ const CHECKS = {
     const td = (am.inhibit_rules ?? []).find((ir) => (ir.source_matchers ?? []).some((m) => /alertname\s*=\s*"TargetDown"/.test(m))
       && (ir.target_matchers ?? []).some((m) => /SLOErrorBudgetBurn/.test(m)));
     if (!td || !(td.equal ?? []).includes('job')) fail('TargetDown must inhibit SLOErrorBudgetBurn of the same job');
-    for (const l of am.route?.group_by ?? []) {
-      if (l !== '...' && !rules.some((r) => l === 'alertname' || (r.labels ?? {})[l] !== undefined || /by \(([^)]*)\)/.test(r.expr))) fail(`group_by ${l} matches no alert label`);
+    // Labels alerts can carry: static rule labels (recording rules' too, they
+    // flow into alerts) and whatever alert expressions group by.
+    const alertLabels = new Set(['alertname']);
+    for (const r of loadRules()) {
+      for (const l of Object.keys(r.labels ?? {})) alertLabels.add(l);
+      if (r.alert) for (const l of analyse(String(r.expr)).grouping) alertLabels.add(l);
+    }
+    const routesAll = [am.route ?? {}, ...routes];
+    for (const rt of routesAll) {
+      for (const l of rt.group_by ?? []) if (l !== '...' && !alertLabels.has(l)) fail(`group_by ${l} matches no alert label`);
+    }
+    for (const ir of am.inhibit_rules ?? []) {
+      for (const l of ir.equal ?? []) if (!alertLabels.has(l) && l !== 'instance') fail(`inhibit equal: ${l} matches no alert label`);
     }
   },
 
