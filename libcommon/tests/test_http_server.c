@@ -582,6 +582,67 @@ static void test_metrics_and_access_log(void **state)
     cJSON_Delete(j);
 }
 
+#define CLIENTS 4
+#define PER_CLIENT 100
+
+static void *keepalive_client(void *arg)
+{
+    int *ok = arg;
+    int fd = tc_connect(port);
+    if (fd < 0)
+        return NULL;
+    char req[128];
+    for (int i = 0; i < PER_CLIENT; i++) {
+        int n = snprintf(req, sizeof req, "GET /v1/orders/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+        struct tc_resp r;
+        if (tc_send_all(fd, req, (size_t)n) < 0 || tc_read_one(fd, &r) < 0)
+            break;
+        char want[32];
+        snprintf(want, sizeof want, "{\"id\":\"%d\"", i);
+        if (r.status == 200 && strncmp(r.body, want, strlen(want)) == 0)
+            (*ok)++;
+        tc_resp_free(&r);
+    }
+    close(fd);
+    return NULL;
+}
+
+static struct cm_metric *total_family(void)
+{
+    return cm_metric_counter("http_requests_total", "HTTP requests completed.",
+                             "route,method,code");
+}
+
+static int all_counted(void)
+{
+    double v = 0;
+    cm_metric_value(total_family(), &v, "/v1/orders/{id}", "GET", "200");
+    return v >= CLIENTS * PER_CLIENT;
+}
+
+static void test_concurrent_keepalive_clients(void **state)
+{
+    (void)state;
+    pthread_t t[CLIENTS];
+    int ok[CLIENTS] = {0};
+    for (int i = 0; i < CLIENTS; i++)
+        pthread_create(&t[i], NULL, keepalive_client, &ok[i]);
+    for (int i = 0; i < CLIENTS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < CLIENTS; i++)
+        assert_int_equal(ok[i], PER_CLIENT);
+    /* Completion (and the counter) runs just after the last byte is sent. */
+    assert_true(wait_for(all_counted, 3000));
+    double v = 0;
+    assert_int_equal(cm_metric_value(total_family(), &v, "/v1/orders/{id}", "GET", "200"), 0);
+    assert_true(v == CLIENTS * PER_CLIENT);
+    struct cm_metric *dur = cm_metric_histogram(
+        "http_request_duration_seconds", "HTTP request duration, first byte read to last sent.",
+        "route,method", NULL, 0);
+    assert_int_equal(cm_metric_value(dur, &v, "/v1/orders/{id}", "GET"), 0);
+    assert_true(v == CLIENTS * PER_CLIENT);
+}
+
 static void test_stream_fed_from_another_thread(void **state)
 {
     (void)state;
@@ -780,6 +841,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_traceparent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handler_without_reply_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_keepalive_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_fed_from_another_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_with_producer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_client_gone, setup, teardown),

@@ -116,6 +116,46 @@ int tc_read_response(int fd, struct tc_resp *out)
     return 0;
 }
 
+int tc_read_one(int fd, struct tc_resp *out)
+{
+    memset(out, 0, sizeof *out);
+    struct cm_buf raw;
+    cm_buf_init(&raw, 16u * 1024u * 1024u);
+    char c;
+    /* Byte by byte up to the blank line: slow, but never reads past it. */
+    while (!raw.data || !strstr(raw.data, "\r\n\r\n")) {
+        ssize_t n = recv(fd, &c, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || cm_buf_append(&raw, &c, 1) < 0) {
+            cm_buf_release(&raw);
+            return -1;
+        }
+    }
+    if (sscanf(raw.data, "HTTP/1.%*d %d", &out->status) != 1) {
+        cm_buf_release(&raw);
+        return -1;
+    }
+    out->head = cm_buf_detach(&raw, NULL);
+    char cl[32];
+    size_t len = tc_header(out, "Content-Length", cl, sizeof cl) ? strtoul(cl, NULL, 10) : 0;
+    out->body = malloc(len + 1);
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = recv(fd, out->body + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            tc_resp_free(out);
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    out->body[len] = '\0';
+    out->body_len = len;
+    return 0;
+}
+
 int tc_request(int port, const char *method, const char *path, const char *extra_headers,
                const char *body, size_t body_len, struct tc_resp *out)
 {

@@ -25,6 +25,9 @@ int tc_request(int port, const char *method, const char *path, const char *extra
                const char *body, size_t body_len, struct tc_resp *out);
 /* Reads a whole response from fd until EOF into out; 0 / -1. */
 int tc_read_response(int fd, struct tc_resp *out);
+/* Reads exactly one response with a Content-Length from a keep-alive
+ * connection (the connection stays usable); 0 / -1. */
+int tc_read_one(int fd, struct tc_resp *out);
 /* Copies header name's value (case-insensitive) into buf; buf or NULL. */
 const char *tc_header(const struct tc_resp *r, const char *name, char *buf, size_t n);
 void tc_resp_free(struct tc_resp *r);
