@@ -164,7 +164,7 @@ const overview = dashboard({
   panels: [
     stat('Requests/s', 'sum(job:http_requests:rate5m)', { unit: 'reqps' }),
     stat('5xx ratio', 'sum(job:http_requests_errors:rate5m) / sum(job:http_requests:rate5m)', { unit: 'percentunit', thresholds: RED(0.001), decimals: 3 }),
-    stat('Services up', `count(up{job=~"${SERVICES.join('|')}"} == 1)`, { thresholds: GOOD_ABOVE(6, 7), description: 'Of 7 services' }),
+    stat('Services up', `count(up{job=~"${SERVICES.join('|')}"} == 1) or vector(0)`, { thresholds: GOOD_ABOVE(6, 7), description: 'Of 7 services' }),
     stat('Alerts firing', 'count(ALERTS{alertstate="firing"}) or vector(0)', { thresholds: RED(1) }),
     stat('Orders accepted/s', 'sum(rate(trading_orders_total{result="accepted"}[$__rate_interval]))', { unit: 'reqps' }),
     stat('Trades/s', 'sum(rate(matching_trades_total[$__rate_interval]))', { unit: 'reqps' }),
