@@ -633,6 +633,21 @@ if (cmd === 'exprs') {
   const rc = live(process.argv.slice(3));
   for (const p of problems) console.log(p);
   process.exit(rc);
+} else if (cmd === 'tap') {
+  // tap CHECK:DESCRIPTION...: runs several checks in one process, one TAP result each.
+  let i = 0, bad = 0;
+  for (const spec of process.argv.slice(3)) {
+    const [c, ...d] = spec.split(':');
+    problems.length = 0;
+    if (!CHECKS[c]) fail(`unknown check ${c}`);
+    else { try { CHECKS[c](); } catch (e) { fail(`${c}: ${e.stack}`); } }
+    i++; if (problems.length) bad++;
+    console.log(`${problems.length ? 'not ok' : 'ok'} ${i} - ${d.join(':') || c}`);
+    for (const p of problems.slice(0, 20)) console.log(`#   ${p}`);
+    if (problems.length > 20) console.log(`#   ... ${problems.length - 20} more`);
+  }
+  console.log(`1..${i}`);
+  process.exit(bad ? 1 : 0);
 } else if (CHECKS[cmd]) {
   try { CHECKS[cmd](); } catch (e) { fail(`${cmd}: ${e.stack}`); }
   for (const p of problems) console.log(p);

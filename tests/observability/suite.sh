@@ -127,7 +127,7 @@ CHECKS=(
     "helm:Helm values for loki, tempo, grafana, alloy parse; dashboards ConfigMaps carry the sidecar label"
 )
 if [ $have_node -eq 1 ]; then
-    for c in "${CHECKS[@]}"; do check "${c#*:}" node $T/check.mjs "${c%%:*}"; done
+    subtest "check.mjs" node $T/check.mjs tap "${CHECKS[@]}"
 
     if [ $have_promtool -eq 1 ]; then
         check "every dashboard PromQL expression parses (promtool check rules)" \
