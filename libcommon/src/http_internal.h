@@ -102,6 +102,7 @@ struct cm_http_req {
     int status;
     size_t bytes;
     struct cm_http_stream *stream;
+    struct cm_http_deferred *deferred; /* parked for a deferred reply */
     struct resp_header *headers;
     uint64_t start_ns;
     char request_id[65];
@@ -156,6 +157,7 @@ struct cm_http_server {
     struct http_delays delays;
     pthread_mutex_t lock; /* streams list, checks list */
     struct cm_http_stream *streams;
+    struct cm_http_deferred *deferred;
     struct health_check *checks;
 };
 
@@ -171,6 +173,12 @@ int http_set_response(struct cm_http_req *r, int status, struct MHD_Response *re
 /* Takes a malloc'd body (freed by MHD, or here on failure). */
 int http_reply_owned(struct cm_http_req *r, int status, const char *content_type, char *body,
                      size_t len);
+
+/* Deferred replies (http_deferred.c) */
+void http_deferred_take(struct cm_http_req *r);
+void http_deferred_drop(struct cm_http_req *r);
+/* Answers every pending deferral with 503 (shutdown); how many. */
+int http_deferred_cancel_all(struct cm_http_server *s);
 
 /* Streams (http_stream.c) */
 void http_streams_close_all(struct cm_http_server *s);

@@ -444,10 +444,16 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
     r->want_body = (flags & CM_ROUTE_BODY) != 0;
 }
 
-static void dispatch(struct cm_http_req *r)
+/* Runs faults and the handler; 1 when the request is parked (a latency
+ * fault or a deferred reply) and must not be touched until resumed. */
+static int dispatch(struct cm_http_req *r)
 {
     if (r->status)
-        return;
+        return 0;
+    if (r->deferred) { /* resumed: the answer is waiting in the handle */
+        http_deferred_take(r);
+        return 0;
+    }
     const struct cm_http_route *rt = r->route->route;
     if (!(rt->flags & HTTP_ROUTE_BUILTIN) && !r->faults_done) {
         int delay_ms = 0;
@@ -455,19 +461,22 @@ static void dispatch(struct cm_http_req *r)
         faults_for_route(rt->pattern, r->path, &delay_ms, &r->fault_status);
         /* Parked, not slept: we are called again when the delay is over. */
         if (delay_ms > 0 && http_delay_park(&r->srv->delays, r->conn, delay_ms) == 0)
-            return;
+            return 1;
     }
     if (r->fault_status) {
         cm_http_reply_error(r, r->fault_status, "fault_injected", "injected fault");
-        return;
+        return 0;
     }
     /* The worker served other connections since begin(): set it again. */
     cm_log_set_context(r->request_id, r->trace_id);
     rt->handler(r);
+    if (r->deferred)
+        return 1; /* another thread may already be answering: hands off */
     if (!r->status) {
         cm_logf(CM_LOG_ERROR, "http: handler for %s %s did not reply", rt->method, rt->pattern);
         cm_http_reply_error(r, 500, "internal", "handler did not reply");
     }
+    return 0;
 }
 
 /* Hands a pending response to libmicrohttpd (no-op when there is none yet
@@ -526,7 +535,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->body_too_large && !r->status)
         cm_http_reply_error(r, 413, "payload_too_large", "body over %zu bytes",
                             r->srv->cfg.max_body);
-    dispatch(r);
+    if (dispatch(r))
+        return MHD_YES;
     return queue(r);
 }
 
@@ -562,6 +572,8 @@ static void finish(struct cm_http_req *r, enum MHD_RequestTerminationCode toe)
     double secs = (double)(http_now_ns() - r->start_ns) / 1e9;
     if (r->stream)
         r->bytes = http_stream_finish(r->stream);
+    if (r->deferred)
+        http_deferred_drop(r);
     /* 499 (nginx's "client closed request") when nothing was answered. */
     int status = r->status ? r->status : 499;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->stream && !r->status)
@@ -804,6 +816,12 @@ int cm_http_server_shutdown(struct cm_http_server *s)
     uint64_t deadline = http_now_ns() + (uint64_t)s->cfg.drain_timeout_ms * 1000000u;
     while (atomic_load(&s->in_flight) > 0 && http_now_ns() < deadline)
         sleep_ms(2);
+    /* Deferred replies nobody gave in time: answer 503 ourselves. */
+    if (atomic_load(&s->in_flight) > 0 && http_deferred_cancel_all(s) > 0) {
+        deadline = http_now_ns() + 1000000000u;
+        while (atomic_load(&s->in_flight) > 0 && http_now_ns() < deadline)
+            sleep_ms(2);
+    }
     long left = atomic_load(&s->in_flight);
     if (left > 0)
         cm_logf(CM_LOG_WARN, "http: drain timeout, cutting %ld request(s)", left);

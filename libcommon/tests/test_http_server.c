@@ -164,7 +164,46 @@ static void h_produce(struct cm_http_req *r)
     cm_http_stream_release(st);
 }
 
+/* Deferred replies: answered from another thread, or not at all. */
+static struct cm_http_deferred *_Atomic parked;
+static int parked_ready(void)
+{
+    return atomic_load(&parked) != NULL;
+}
+
+static void *answer_later(void *arg)
+{
+    struct cm_http_deferred *d = arg;
+    struct timespec ts = {0, 20 * 1000000}; /* the handler has long returned */
+    nanosleep(&ts, NULL);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "answered", "later");
+    assert_int_equal(cm_http_deferred_reply_json(d, 202, o), 0);
+    return NULL;
+}
+
+static void h_deferred(struct cm_http_req *r)
+{
+    const char *mode = cm_http_req_query(r, "mode");
+    cm_http_set_header(r, "X-Before-Defer", "kept");
+    struct cm_http_deferred *d = cm_http_req_defer(r);
+    assert_non_null(d);
+    assert_null(cm_http_req_defer(r)); /* once */
+    if (mode && strcmp(mode, "now") == 0) {
+        assert_int_equal(cm_http_deferred_reply(d, 200, "text/plain", "now", 3), 0);
+    } else if (mode && strcmp(mode, "error") == 0) {
+        assert_int_equal(cm_http_deferred_reply_error(d, 409, "conflict", "taken by %s", "x"), 0);
+    } else if (mode && strcmp(mode, "never") == 0) {
+        atomic_store(&parked, d); /* the test answers (too late) */
+    } else {
+        pthread_t t;
+        pthread_create(&t, NULL, answer_later, d);
+        pthread_detach(t);
+    }
+}
+
 static const struct cm_http_route routes[] = {
+    {"GET", "/deferred", h_deferred, 0, NULL},
     {"GET", "/hello", h_hello, 0, NULL},
     {"GET", "/v1/orders/{id}", h_order, 0, NULL},
     {"DELETE", "/v1/orders/{id}", h_order, 0, NULL},
@@ -643,6 +682,72 @@ static void test_concurrent_keepalive_clients(void **state)
     assert_true(v == CLIENTS * PER_CLIENT);
 }
 
+static void test_deferred_replies(void **state)
+{
+    (void)state;
+    struct tc_resp r;
+    assert_int_equal(tc_request(port, "GET", "/deferred", "X-Request-Id: def-1\r\n", NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 202);
+    assert_string_equal(r.body, "{\"answered\":\"later\"}");
+    assert_string_equal(hdr(&r, "X-Before-Defer"), "kept");
+    assert_string_equal(hdr(&r, "X-Request-Id"), "def-1");
+    tc_resp_free(&r);
+
+    assert_int_equal(tc_request(port, "GET", "/deferred?mode=now", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "now");
+    tc_resp_free(&r);
+
+    assert_int_equal(
+        tc_request(port, "GET", "/deferred?mode=error", "X-Request-Id: def-2\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 409);
+    assert_string_equal(r.body, "{\"error\":{\"code\":\"conflict\",\"message\":\"taken by x\","
+                                "\"request_id\":\"def-2\"}}");
+    tc_resp_free(&r);
+}
+
+static void *call_never(void *arg)
+{
+    struct tc_resp *r = arg;
+    tc_request(port, "GET", "/deferred?mode=never", NULL, NULL, 0, r);
+    return NULL;
+}
+
+static void test_deferred_unanswered_at_shutdown(void **state)
+{
+    (void)state;
+    /* A server with a short drain: the pending deferral is answered 503. */
+    cm_http_server_free(srv);
+    struct cm_http_config cfg;
+    cm_http_config_init(&cfg);
+    cfg.bind_addr = "127.0.0.1";
+    cfg.threads = 1;
+    cfg.drain_timeout_ms = 100;
+    srv = cm_http_server_new(&cfg, routes, sizeof routes / sizeof routes[0]);
+    assert_int_equal(cm_http_server_start(srv), 0);
+    port = cm_http_server_port(srv);
+    atomic_store(&parked, NULL);
+    struct tc_resp r;
+    memset(&r, 0, sizeof r);
+    pthread_t t;
+    pthread_create(&t, NULL, call_never, &r);
+    assert_true(wait_for(parked_ready, 3000));
+    /* The parked request does not hold the only worker. */
+    struct tc_resp h;
+    assert_int_equal(tc_request(port, "GET", "/hello", NULL, NULL, 0, &h), 0);
+    assert_int_equal(h.status, 200);
+    tc_resp_free(&h);
+    assert_int_equal(cm_http_server_shutdown(srv), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"code\":\"unavailable\""));
+    tc_resp_free(&r);
+    /* The owner's late answer is refused (and frees the handle). */
+    assert_int_equal(cm_http_deferred_reply_json(atomic_load(&parked), 200, cJSON_CreateObject()),
+                     -1);
+}
+
 static void test_stream_fed_from_another_thread(void **state)
 {
     (void)state;
@@ -842,6 +947,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handler_without_reply_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_access_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_keepalive_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_replies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_unanswered_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_fed_from_another_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_with_producer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_client_gone, setup, teardown),

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <cjson/cJSON.h>
+
 struct cm_http_server;
 struct cm_http_req;
 struct cm_http_stream;
@@ -143,6 +145,30 @@ int cm_http_reply(struct cm_http_req *r, int status, const char *content_type, c
 /* body is borrowed for ever (a string literal / static buffer): no copy. */
 int cm_http_reply_static(struct cm_http_req *r, int status, const char *content_type,
                          const char *body, size_t len);
+
+/*
+ * Deferred replies, for a handler whose answer comes from another thread
+ * (a queue, a consumer, a worker pool). The handler calls
+ * cm_http_req_defer() and returns without replying; the connection is
+ * parked (its worker serves others) and counts as in flight. The owner of
+ * the returned handle answers exactly once, from any thread, with one of
+ * the cm_http_deferred_reply* calls, which consume the handle. Response
+ * headers set with cm_http_set_header before deferring are kept. Nothing
+ * borrowed from the request may be used after the handler returns: copy
+ * what the answer needs first. If the server stops before the answer
+ * (drain timeout) it answers 503 unavailable itself and the late reply
+ * returns -1. cm_http_req_defer returns NULL (and the handler must reply
+ * normally) if the request was already answered.
+ */
+struct cm_http_deferred;
+struct cm_http_deferred *cm_http_req_defer(struct cm_http_req *r);
+/* body is copied. 0, or -1 when the server already answered. */
+int cm_http_deferred_reply(struct cm_http_deferred *d, int status, const char *content_type,
+                           const void *body, size_t len);
+/* Consumes body too. */
+int cm_http_deferred_reply_json(struct cm_http_deferred *d, int status, cJSON *body);
+int cm_http_deferred_reply_error(struct cm_http_deferred *d, int status, const char *code,
+                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * Streaming responses (Server-Sent Events and the like), chunked.
