@@ -97,8 +97,9 @@ int cm_http_server_port(const struct cm_http_server *s);
  * Graceful shutdown, in order: readiness fails (draining; responses carry
  * Connection: close), wait drain_delay_ms, stop accepting, end open
  * streams, wait for in-flight requests up to drain_timeout_ms (then
- * answer unanswered deferred replies 503), stop the workers. 0 when every request finished, -1 on
- * timeout (they are cut). Idempotent; call from any thread but a handler.
+ * answer unanswered deferred replies 503), stop the workers. 0 when every
+ * request finished, -1 on timeout (they are cut). Idempotent; call from
+ * any thread but a handler.
  */
 int cm_http_server_shutdown(struct cm_http_server *s);
 /* Installs SIGTERM/SIGINT handlers, waits for one, then shuts down.
