@@ -81,10 +81,15 @@ try {
     pport = 20000 + Math.floor(Math.random() * 20000);
     prom = spawn('prometheus', [`--config.file=${join(tmp, 'prometheus.yml')}`, `--storage.tsdb.path=${join(tmp, `data${attempt}`)}`,
       `--web.listen-address=127.0.0.1:${pport}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
+    let log = '', exited = false;
     prom.stderr.on('data', (d) => { log += d; });
-    const ready = await until(async () => (await fetch(`http://127.0.0.1:${pport}/-/ready`)).ok, 15000);
-    if (ready) base = `http://127.0.0.1:${pport}`;
+    prom.on('exit', () => { exited = true; });
+    // A taken port makes Prometheus exit at once: try another.
+    const ready = await until(async () => {
+      if (exited) return 'exited';
+      return (await fetch(`http://127.0.0.1:${pport}/-/ready`)).ok;
+    }, 15000);
+    if (ready === true) base = `http://127.0.0.1:${pport}`;
     else { prom.kill('SIGKILL'); if (attempt === 4) tap(false, 'Prometheus starts with prometheus-local.yml', log.split('\n').slice(-5)); }
   }
   if (!base) throw new Error('no Prometheus');

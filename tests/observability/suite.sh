@@ -89,7 +89,8 @@ if command -v amtool >/dev/null 2>&1; then
             prometheus-alertmanager --config.file=$AM --storage.path="$tmp/am$try" \
                 --web.listen-address=127.0.0.1:$p --cluster.listen-address= >"$tmp/am$try/log" 2>&1 &
             am_pid=$!
-            if wait_for 10 curl -fsS "http://127.0.0.1:$p/-/ready"; then am_port=$p; break; fi
+            if wait_for 10 bash -c "kill -0 $am_pid 2>/dev/null || exit 0; curl -fsS http://127.0.0.1:$p/-/ready" &&
+               curl -fsS "http://127.0.0.1:$p/-/ready" >/dev/null 2>&1; then am_port=$p; break; fi
             kill "$am_pid" 2>/dev/null; wait "$am_pid" 2>/dev/null
         done
         if [ -n "$am_port" ]; then
