@@ -50,6 +50,7 @@ export function checkWorkflow(wf) {
 // Static checks of a service Dockerfile.
 export function checkDockerfile(text, service) {
   const errs = [];
+  const code = text.split('\n').filter(l => !l.trim().startsWith('#')).join('\n');
   const lines = text.replace(/\\\n/g, ' ').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'));
   const instr = lines.map(l => { const m = /^([A-Za-z]+)\s+(.*)$/.exec(l); return m ? [m[1].toUpperCase(), m[2]] : [l, '']; });
   const froms = instr.filter(([i]) => i === 'FROM');
@@ -64,11 +65,15 @@ export function checkDockerfile(text, service) {
   if (!user || !/^[0-9]+(:[0-9]+)?$/.test(user) || /^0(:|$)/.test(user)) errs.push(`runtime USER "${user}" must be numeric and non-root`);
   if (instr.some(([i]) => i === 'HEALTHCHECK')) errs.push('HEALTHCHECK is not allowed (Kubernetes probes own health)');
   for (const l of ['title', 'source', 'revision', 'version', 'licenses'])
-    if (!new RegExp(`org\\.opencontainers\\.image\\.${l}=`).test(text)) errs.push(`no OCI label org.opencontainers.image.${l}`);
+    if (!new RegExp(`org\\.opencontainers\\.image\\.${l}=`).test(code)) errs.push(`no OCI label org.opencontainers.image.${l}`);
   if (!instr.some(([i, a]) => i === 'RUN' && /\bmake\b[^&]*\bbuild\b/.test(a))) errs.push('the build stage does not run make build');
   const bins = service === 'wallet' ? ['wallet', 'wallet-signer'] : [service];
-  for (const b of bins) if (!new RegExp(`build/bin/(\\$b|${b})\\b`).test(text) || !text.includes(b)) errs.push(`image does not carry build/bin/${b}`);
-  if (service === 'wallet' && !/wallet-signer/.test(text)) errs.push('wallet image lacks wallet-signer');
+  const esc = b => b.replace(/-/g, '\\-');
+  for (const b of bins) {
+    const direct = new RegExp(`build/bin/${esc(b)}(?![\\w-])`).test(code);
+    const looped = new RegExp(`for (\\w+) in [^;]*(?<![\\w-])${esc(b)}(?![\\w-])[^;]*; do [^;]*build/bin/\\$\\1\\b`).test(code);
+    if (!direct && !looped) errs.push(`image does not carry build/bin/${b}`);
+  }
   const ep = finalStage.find(([i]) => i === 'ENTRYPOINT');
   if (!ep || !ep[1].startsWith('[')) errs.push('ENTRYPOINT must be exec form');
   else if (!ep[1].includes(`/${service}"`)) errs.push(`ENTRYPOINT does not run ${service}`);
