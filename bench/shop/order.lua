@@ -1,5 +1,5 @@
 -- wrk script for POST /orders: a unique Idempotency-Key per request (so every
--- request creates an order) and one user per wrk thread.
+-- request creates an order) and one user per wrk thread (ids are digits).
 -- Settings from the environment: SHOP_BENCH_PRODUCT (product id).
 local threads = 0
 
@@ -13,7 +13,7 @@ function init(args)
     prefix = string.format("bench-%d-%d-", tid, math.random(1, 1000000000))
     n = 0
     local product = os.getenv("SHOP_BENCH_PRODUCT") or "18"
-    body = '{"items":[{"product_id":' .. product .. ',"quantity":1}],' ..
+    body = '{"items":[{"product_id":"' .. product .. '","quantity":1}],' ..
            '"shipping_address":{"name":"Bench","line1":"1 Loop St","city":"Localhost",' ..
            '"postal_code":"12345","country":"DE"}}'
 end
@@ -22,7 +22,7 @@ function request()
     n = n + 1
     return wrk.format("POST", "/orders", {
         ["Content-Type"] = "application/json",
-        ["X-User-Id"] = "bench-" .. tid,
+        ["X-User-Id"] = tostring(900000 + tid),
         ["Idempotency-Key"] = prefix .. n,
     }, body)
 end

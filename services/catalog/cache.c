@@ -244,13 +244,14 @@ int cache_ping(void)
 /* Loads from PostgreSQL and renders: 0, STORE_NOT_FOUND or -1. */
 static int load(int64_t id, struct cm_buf *json)
 {
-    struct product *p = malloc(sizeof *p);
+    struct product *p = calloc(1, sizeof *p);
     if (!p)
         return -1;
     cm_counter_add(g.loads, 1);
     int rc = store_product_get(id, p);
     if (rc == 0 && product_render(json, p) < 0)
         rc = -1;
+    product_release(p);
     free(p);
     return rc;
 }

@@ -37,12 +37,13 @@ int catalog_config_load(struct catalog_config *c);
 
 /* ---- validate.c: pure checks on request input (no I/O) */
 #define PRODUCT_NAME_MAX_CHARS 200
-#define PRODUCT_DESC_MAX_CHARS 1000
+#define PRODUCT_DESC_MAX_CHARS 4000
 #define PRICE_MAX_CENTS 100000000LL /* 1,000,000.00 */
 #define STOCK_MAX 1000000
 #define QTY_MAX 1000
 #define RESERVE_MAX_ITEMS 50
 #define PRICE_SCALE 2
+#define SHOP_CURRENCY "USD" /* the shop has one currency */
 
 /* Product fields from a POST (all required but description/category) or a
  * PUT (any subset, at least one). Strings borrowed from the cJSON tree. */
@@ -90,6 +91,9 @@ int validate_release(const cJSON *body, int64_t *order_id, char *err, size_t err
 int parse_id(const char *s, int64_t *out);
 /* A JSON integer in [min, max] (no fraction, exactly representable). */
 int json_int(const cJSON *item, int64_t min, int64_t max, int64_t *out);
+/* An id in a body: a string of digits (the API's form, exact past 2^53)
+ * or a JSON integer; 1..INT64_MAX. */
+int json_id(const cJSON *item, int64_t *out);
 /* Number of UTF-8 characters, or -1 for invalid UTF-8 or control chars. */
 long utf8_chars(const char *s);
 /* ILIKE pattern "%q%" with \ % _ escaped (ESCAPE '\'); -1 if out is short. */
@@ -104,10 +108,12 @@ struct product {
     int64_t price_cents;
     int64_t stock;
     char name[PRODUCT_NAME_MAX_CHARS * 4 + 1];
-    char description[PRODUCT_DESC_MAX_CHARS * 4 + 1];
+    char *description; /* owned: product_release() */
     char created_at[40];
     char updated_at[40];
 };
+
+void product_release(struct product *p);
 
 struct category {
     int64_t id;
@@ -144,7 +150,13 @@ int store_product_create(const struct product_input *in, struct product *out);
 int store_product_update(int64_t id, const struct product_input *in, struct product *out);
 int store_product_delete(int64_t id);
 int store_category_list(struct category **items, size_t *n);
+int store_category_get(int64_t id, struct category *out);
 int store_category_create(const struct category_input *in, struct category *out);
+/* Renames / re-parents; STORE_BAD_REF when the new parent does not exist
+ * or is the category itself or one of its descendants (no cycles). */
+int store_category_update(int64_t id, const struct category_input *in, struct category *out);
+/* STORE_CONFLICT while it has subcategories or products. */
+int store_category_delete(int64_t id);
 /* Reserves every item or none; idempotent by order_id (*replayed = 1 and
  * in->items refilled from the first reservation). On STORE_OUT_OF_STOCK /
  * STORE_NO_PRODUCT, *bad_product and *available name the culprit. */
@@ -187,6 +199,9 @@ void h_product_update(struct cm_http_req *r);
 void h_product_delete(struct cm_http_req *r);
 void h_categories_list(struct cm_http_req *r);
 void h_category_create(struct cm_http_req *r);
+void h_category_get(struct cm_http_req *r);
+void h_category_update(struct cm_http_req *r);
+void h_category_delete(struct cm_http_req *r);
 void h_stock_reserve(struct cm_http_req *r);
 void h_stock_release(struct cm_http_req *r);
 

@@ -143,16 +143,23 @@ static int64_t col_i64(const PGresult *res, int row, int col)
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static void row_product(const PGresult *res, int row, struct product *p)
+void product_release(struct product *p)
+{
+    free(p->description);
+    p->description = NULL;
+}
+
+static int row_product(const PGresult *res, int row, struct product *p)
 {
     p->id = col_i64(res, row, 0);
     snprintf(p->name, sizeof p->name, "%s", PQgetvalue(res, row, 1));
-    snprintf(p->description, sizeof p->description, "%s", PQgetvalue(res, row, 2));
+    p->description = strdup(PQgetvalue(res, row, 2));
     p->category_id = col_i64(res, row, 3);
     p->price_cents = col_i64(res, row, 4);
     p->stock = col_i64(res, row, 5);
     snprintf(p->created_at, sizeof p->created_at, "%s", PQgetvalue(res, row, 6));
     snprintf(p->updated_at, sizeof p->updated_at, "%s", PQgetvalue(res, row, 7));
+    return p->description ? 0 : -1;
 }
 
 /* Maps a failed write's SQLSTATE to the store's answers. */
@@ -169,10 +176,8 @@ static int write_error(const char state[6])
 static int one_product(PGresult *res, struct product *out)
 {
     int rc = STORE_NOT_FOUND;
-    if (PQntuples(res) == 1) {
-        row_product(res, 0, out);
-        rc = 0;
-    }
+    if (PQntuples(res) == 1)
+        rc = row_product(res, 0, out);
     PQclear(res);
     return rc;
 }
@@ -224,8 +229,17 @@ int store_product_list(const struct product_query *qr, struct product **items, s
             PQclear(res);
             return -1;
         }
+        int bad = 0;
         for (int i = 0; i < rows; i++)
-            row_product(res, i, &(*items)[i]);
+            bad |= row_product(res, i, &(*items)[i]);
+        if (bad) {
+            for (int i = 0; i < rows; i++)
+                product_release(&(*items)[i]);
+            free(*items);
+            *items = NULL;
+            PQclear(res);
+            return -1;
+        }
     }
     *n = (size_t)rows;
     PQclear(res);
@@ -348,6 +362,98 @@ int store_category_create(const struct category_input *in, struct category *out)
     row_category(res, 0, out);
     PQclear(res);
     return 0;
+}
+
+int store_category_get(int64_t id, struct category *out)
+{
+    PGconn *c = db();
+    if (!c)
+        return -1;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[1] = {ids};
+    PGresult *res =
+        q(c, PGRES_TUPLES_OK, NULL,
+          "SELECT id, name, COALESCE(parent_id, 0) FROM categories WHERE id = $1::bigint", 1, p);
+    if (!res)
+        return -1;
+    int rc = STORE_NOT_FOUND;
+    if (PQntuples(res) == 1) {
+        row_category(res, 0, out);
+        rc = 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int store_category_update(int64_t id, const struct category_input *in, struct category *out)
+{
+    PGconn *c = db();
+    if (!c)
+        return -1;
+    char ids[24], parent[24], state[6];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    snprintf(parent, sizeof parent, "%lld", (long long)in->parent_id);
+    const char *p[3] = {ids, in->name, in->parent_id ? parent : NULL};
+    /* The new parent must not be the category or below it: walking up from
+     * the parent must never meet the category (the tree stays a tree). The
+     * table lock (re-parenting is rare) keeps two concurrent moves from
+     * closing a cycle between them; readers are not blocked. */
+    if (cmd(c, "BEGIN") < 0)
+        return -1;
+    PGresult *res =
+        q(c, PGRES_COMMAND_OK, NULL, "LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE", 0, NULL);
+    if (!res)
+        goto fail;
+    PQclear(res);
+    res = q(c, PGRES_TUPLES_OK, state,
+            "WITH RECURSIVE up AS ("
+            "  SELECT id, parent_id FROM categories WHERE id = $3::bigint"
+            "  UNION ALL SELECT c.id, c.parent_id FROM categories c JOIN up ON c.id = up.parent_id)"
+            " UPDATE categories SET name = $2, parent_id = $3::bigint WHERE id = $1::bigint"
+            "   AND NOT EXISTS (SELECT 1 FROM up WHERE up.id = $1::bigint)"
+            " RETURNING id, name, COALESCE(parent_id, 0)",
+            3, p);
+    if (!res) {
+        rollback(c);
+        return write_error(state);
+    }
+    int rc = 0;
+    if (PQntuples(res) == 1) {
+        row_category(res, 0, out);
+    } else {
+        /* nothing updated: no such category, or a cycle */
+        PQclear(res);
+        res = q(c, PGRES_TUPLES_OK, NULL, "SELECT 1 FROM categories WHERE id = $1::bigint", 1, p);
+        if (!res)
+            goto fail;
+        rc = PQntuples(res) == 1 ? STORE_BAD_REF : STORE_NOT_FOUND;
+    }
+    PQclear(res);
+    if (cmd(c, "COMMIT") < 0)
+        return -1;
+    return rc;
+fail:
+    rollback(c);
+    return -1;
+}
+
+int store_category_delete(int64_t id)
+{
+    PGconn *c = db();
+    if (!c)
+        return -1;
+    char ids[24], state[6];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    const char *p[1] = {ids};
+    /* Products and subcategories reference it: the foreign keys refuse. */
+    PGresult *res =
+        q(c, PGRES_COMMAND_OK, state, "DELETE FROM categories WHERE id = $1::bigint", 1, p);
+    if (!res)
+        return strcmp(state, "23503") == 0 ? STORE_CONFLICT : -1;
+    int rc = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : STORE_NOT_FOUND;
+    PQclear(res);
+    return rc;
 }
 
 /* ---- stock reservations */

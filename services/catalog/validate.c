@@ -15,7 +15,8 @@
 
 int parse_id(const char *s, int64_t *out)
 {
-    if (!s || !*s || strlen(s) > 19)
+    /* canonical digits only, as the API's UintId: no sign, no leading zero */
+    if (!s || *s < '1' || *s > '9' || strlen(s) > 19)
         return -1;
     int64_t v = 0;
     for (const char *p = s; *p; p++) {
@@ -44,6 +45,13 @@ int json_int(const cJSON *item, int64_t min, int64_t max, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int json_id(const cJSON *item, int64_t *out)
+{
+    if (cJSON_IsString(item))
+        return parse_id(item->valuestring, out);
+    return json_int(item, 1, MAX_SAFE_INT, out);
 }
 
 long utf8_chars(const char *s)
@@ -166,7 +174,7 @@ static int only_fields(const cJSON *body, const char *const *allowed, char *err,
 int validate_product(const cJSON *body, int partial, struct product_input *out, char *err,
                      size_t errlen)
 {
-    static const char *const fields[] = {"name",  "description", "price",
+    static const char *const fields[] = {"name",  "description", "price", "currency",
                                          "stock", "category_id", NULL};
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(body)) {
@@ -207,6 +215,11 @@ int validate_product(const cJSON *body, int partial, struct product_input *out, 
         }
         out->has |= PF_PRICE;
     }
+    if ((it = cJSON_GetObjectItemCaseSensitive(body, "currency")) &&
+        (!cJSON_IsString(it) || strcmp(it->valuestring, SHOP_CURRENCY) != 0)) {
+        snprintf(err, errlen, "currency must be \"%s\" (the shop's only currency)", SHOP_CURRENCY);
+        return -1;
+    }
     if ((it = cJSON_GetObjectItemCaseSensitive(body, "stock"))) {
         if (json_int(it, 0, STOCK_MAX, &out->stock) < 0) {
             snprintf(err, errlen, "stock must be an integer from 0 to %d", STOCK_MAX);
@@ -215,8 +228,8 @@ int validate_product(const cJSON *body, int partial, struct product_input *out, 
         out->has |= PF_STOCK;
     }
     if ((it = cJSON_GetObjectItemCaseSensitive(body, "category_id"))) {
-        if (!cJSON_IsNull(it) && json_int(it, 1, MAX_SAFE_INT, &out->category_id) < 0) {
-            snprintf(err, errlen, "category_id must be a positive integer or null");
+        if (!cJSON_IsNull(it) && json_id(it, &out->category_id) < 0) {
+            snprintf(err, errlen, "category_id must be an id (a string of digits) or null");
             return -1;
         }
         out->has |= PF_CATEGORY;
@@ -265,8 +278,8 @@ int validate_category(const cJSON *body, struct category_input *out, char *err, 
     if (text_field(name, "name", 1, PRODUCT_NAME_MAX_CHARS, &out->name, err, errlen) < 0)
         return -1;
     const cJSON *parent = cJSON_GetObjectItemCaseSensitive(body, "parent_id");
-    if (parent && !cJSON_IsNull(parent) && json_int(parent, 1, MAX_SAFE_INT, &out->parent_id) < 0) {
-        snprintf(err, errlen, "parent_id must be a positive integer or null");
+    if (parent && !cJSON_IsNull(parent) && json_id(parent, &out->parent_id) < 0) {
+        snprintf(err, errlen, "parent_id must be an id (a string of digits) or null");
         return -1;
     }
     return 0;
@@ -275,8 +288,8 @@ int validate_category(const cJSON *body, struct category_input *out, char *err, 
 static int order_id_field(const cJSON *body, int64_t *out, char *err, size_t errlen)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "order_id");
-    if (json_int(id, 1, MAX_SAFE_INT, out) < 0) {
-        snprintf(err, errlen, "order_id must be a positive integer");
+    if (json_id(id, out) < 0) {
+        snprintf(err, errlen, "order_id must be an id (a string of digits)");
         return -1;
     }
     return 0;
@@ -303,9 +316,10 @@ int validate_reserve(const cJSON *body, struct reserve_input *out, char *err, si
     cJSON_ArrayForEach(it, items)
     {
         struct stock_item *si = &out->items[out->nitems];
-        if (!cJSON_IsObject(it) || json_int(cJSON_GetObjectItemCaseSensitive(it, "product_id"), 1,
-                                            MAX_SAFE_INT, &si->product_id) < 0) {
-            snprintf(err, errlen, "items[%zu].product_id must be a positive integer", out->nitems);
+        if (!cJSON_IsObject(it) ||
+            json_id(cJSON_GetObjectItemCaseSensitive(it, "product_id"), &si->product_id) < 0) {
+            snprintf(err, errlen, "items[%zu].product_id must be an id (a string of digits)",
+                     out->nitems);
             return -1;
         }
         if (json_int(cJSON_GetObjectItemCaseSensitive(it, "quantity"), 1, QTY_MAX, &si->quantity) <

@@ -35,13 +35,21 @@ void catalog_client_close(void)
     g_client = NULL;
 }
 
-/* The product id an error body names ({"error":{"product_id":N}}), or 0. */
-static int64_t error_product(const struct cm_http_response *resp)
+/* The item an error names in its details ("items/<i>/product_id"): its
+ * product id, or 0 when there is none. */
+static int64_t error_product(const struct cm_http_response *resp, const struct order_item *items,
+                             size_t n)
 {
     cJSON *j = cJSON_Parse(resp->body.data ? resp->body.data : "");
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "product_id");
-    int64_t id = cJSON_IsNumber(p) ? (int64_t)p->valuedouble : 0;
+    const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "details"), 0);
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(d, "field");
+    int64_t id = 0;
+    unsigned long index;
+    int used = 0;
+    if (cJSON_IsString(f) && sscanf(f->valuestring, "items/%lu/product_id%n", &index, &used) == 1 &&
+        f->valuestring[used] == '\0' && index < n)
+        id = items[index].product_id;
     cJSON_Delete(j);
     return id;
 }
@@ -92,9 +100,9 @@ int catalog_reserve(int64_t order_id, struct order_item *items, size_t n, int64_
 {
     struct cm_buf b;
     cm_buf_init(&b, 1u << 16);
-    int brc = cm_buf_printf(&b, "{\"order_id\":%lld,\"items\":[", (long long)order_id);
+    int brc = cm_buf_printf(&b, "{\"order_id\":\"%lld\",\"items\":[", (long long)order_id);
     for (size_t i = 0; i < n; i++)
-        brc |= cm_buf_printf(&b, "%s{\"product_id\":%lld,\"quantity\":%lld}", i ? "," : "",
+        brc |= cm_buf_printf(&b, "%s{\"product_id\":\"%lld\",\"quantity\":%lld}", i ? "," : "",
                              (long long)items[i].product_id, (long long)items[i].quantity);
     brc |= cm_buf_puts(&b, "]}");
     if (brc) {
@@ -107,7 +115,7 @@ int catalog_reserve(int64_t order_id, struct order_item *items, size_t n, int64_
     if (post("/internal/stock/reserve", b.data, &resp) < 0) {
         rc = failed("reserve", &resp);
     } else if (resp.status == 409 || resp.status == 422) {
-        *product = error_product(&resp);
+        *product = error_product(&resp, items, n);
         rc = resp.status == 422 ? CAT_NO_PRODUCT : *product ? CAT_OUT_OF_STOCK : CAT_CONFLICT;
     } else if (resp.status == 200) {
         /* The prices the stock was reserved at are the prices charged. */
@@ -116,14 +124,13 @@ int catalog_reserve(int64_t order_id, struct order_item *items, size_t n, int64_
         size_t matched = 0;
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "items"))
         {
-            const cJSON *pid = cJSON_GetObjectItemCaseSensitive(it, "product_id");
-            int64_t price;
-            if (!cJSON_IsNumber(pid) ||
+            int64_t pid, price;
+            if (json_id(cJSON_GetObjectItemCaseSensitive(it, "product_id"), &pid) < 0 ||
                 cm_decimal_from_json(cJSON_GetObjectItemCaseSensitive(it, "unit_price"),
                                      PRICE_SCALE, 0, &price) < 0)
                 continue;
             for (size_t i = 0; i < n; i++)
-                if (items[i].product_id == (int64_t)pid->valuedouble) {
+                if (items[i].product_id == pid) {
                     items[i].unit_price_cents = price;
                     matched++;
                 }
@@ -144,7 +151,7 @@ int catalog_reserve(int64_t order_id, struct order_item *items, size_t n, int64_
 int catalog_release(int64_t order_id)
 {
     char body[64];
-    snprintf(body, sizeof body, "{\"order_id\":%lld}", (long long)order_id);
+    snprintf(body, sizeof body, "{\"order_id\":\"%lld\"}", (long long)order_id);
     struct cm_http_response resp;
     int rc;
     if (post("/internal/stock/release", body, &resp) < 0)

@@ -47,12 +47,13 @@ int transition_allowed(enum order_status from, enum order_status to)
 
 int may_request(int is_admin, enum order_status to)
 {
-    return is_admin || to == ST_PAID || to == ST_CANCELLED;
+    return is_admin || to == ST_CANCELLED;
 }
 
 int parse_id(const char *s, int64_t *out)
 {
-    if (!s || !*s || strlen(s) > 19)
+    /* canonical digits only, as the API's UintId: no sign, no leading zero */
+    if (!s || *s < '1' || *s > '9' || strlen(s) > 19)
         return -1;
     int64_t v = 0;
     for (const char *p = s; *p; p++) {
@@ -128,16 +129,8 @@ long utf8_chars(const char *s)
 
 int valid_user_id(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > USER_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '@' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
+    int64_t v;
+    return parse_id(s, &v) == 0;
 }
 
 int valid_idempotency_key(const char *s)
@@ -145,9 +138,12 @@ int valid_idempotency_key(const char *s)
     size_t n = s ? strlen(s) : 0;
     if (n < 1 || n > IDEMPOTENCY_KEY_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
             return 0;
+    }
     return 1;
 }
 
@@ -163,6 +159,13 @@ static int json_int(const cJSON *item, int64_t min, int64_t max, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int json_id(const cJSON *item, int64_t *out)
+{
+    if (cJSON_IsString(item))
+        return parse_id(item->valuestring, out);
+    return json_int(item, 1, MAX_SAFE_INT, out);
 }
 
 static int only_fields(const cJSON *obj, const char *const *allowed, const char *where, char *err,
@@ -234,9 +237,9 @@ int validate_order_request(const cJSON *body, struct order_request *req, char *e
         }
         if (only_fields(it, item_fields, "items[].", err, errlen) < 0)
             return -1;
-        if (json_int(cJSON_GetObjectItemCaseSensitive(it, "product_id"), 1, MAX_SAFE_INT,
-                     &oi->product_id) < 0) {
-            snprintf(err, errlen, "items[%zu].product_id must be a positive integer", req->nitems);
+        if (json_id(cJSON_GetObjectItemCaseSensitive(it, "product_id"), &oi->product_id) < 0) {
+            snprintf(err, errlen, "items[%zu].product_id must be an id (a string of digits)",
+                     req->nitems);
             return -1;
         }
         if (json_int(cJSON_GetObjectItemCaseSensitive(it, "quantity"), 1, QTY_MAX, &oi->quantity) <
@@ -343,14 +346,15 @@ int event_render(struct cm_buf *b, const char *event_id, const char *ts, int64_t
         return -1;
     int rc = cm_buf_printf(b,
                            "{\"type\":\"shop_order.status_changed\",\"version\":1,\"id\":\"%s\","
-                           "\"ts\":\"%s\",\"order_id\":%lld,\"user_id\":\"",
+                           "\"ts\":\"%s\",\"order_id\":\"%lld\",\"user_id\":\"",
                            event_id, ts, (long long)order_id);
     rc |= cm_buf_json_escape(b, user_id);
     if (from < 0)
         rc |= cm_buf_puts(b, "\",\"from\":null");
     else
         rc |= cm_buf_printf(b, "\",\"from\":\"%s\"", status_name((enum order_status)from));
-    rc |= cm_buf_printf(b, ",\"to\":\"%s\",\"total\":\"%s\"}", status_name(to), total);
+    rc |= cm_buf_printf(b, ",\"to\":\"%s\",\"currency\":\"" SHOP_CURRENCY "\",\"total\":\"%s\"}",
+                        status_name(to), total);
     return rc ? -1 : 0;
 }
 

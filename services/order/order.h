@@ -44,10 +44,11 @@ int order_config_load(struct order_config *c);
 #define ORDER_MAX_ITEMS 50
 #define QTY_MAX 1000
 #define TEXT_MAX_CHARS 200
-#define USER_ID_MAX 64
+#define USER_ID_MAX 20
 #define IDEMPOTENCY_KEY_MAX 128
 #define PRICE_SCALE 2
-#define FINGERPRINT_LEN 64 /* hex SHA-256 */
+#define SHOP_CURRENCY "USD" /* the shop has one currency */
+#define FINGERPRINT_LEN 64  /* hex SHA-256 */
 
 enum order_status {
     ST_PENDING = 0,
@@ -62,8 +63,8 @@ const char *status_name(enum order_status s);
 int status_parse(const char *s);
 /* pending -> paid -> shipped -> delivered; pending|paid -> cancelled. */
 int transition_allowed(enum order_status from, enum order_status to);
-/* Who may ask for `to`: an admin anything; the owner paying (the demo has
- * no payment provider) and cancelling. */
+/* Who may ask for `to`: an admin anything (payment, shipping and delivery
+ * are back-office steps in the demo); the owner only cancelling. */
 int may_request(int is_admin, enum order_status to);
 
 struct address {
@@ -87,12 +88,14 @@ struct order_request {
 /* POST /orders body -> req (strings borrowed from body). 0, or -1 with a
  * message in err (422). */
 int validate_order_request(const cJSON *body, struct order_request *req, char *err, size_t errlen);
-/* X-User-Id: 1..64 of [A-Za-z0-9._@:-]. */
+/* X-User-Id: the gateway's user id, a string of digits (UintId). */
 int valid_user_id(const char *s);
-/* Idempotency-Key: 1..128 visible ASCII characters. */
+/* Idempotency-Key: 1..128 of [A-Za-z0-9._:-]. */
 int valid_idempotency_key(const char *s);
-/* A positive decimal id (path): 1..INT64_MAX. */
+/* A positive decimal id, canonical (no leading zero): 1..INT64_MAX. */
 int parse_id(const char *s, int64_t *out);
+/* An id in JSON: a string of digits (the API's form) or an integer. */
+int json_id(const cJSON *item, int64_t *out);
 int has_role(const char *roles, const char *role);
 long utf8_chars(const char *s);
 

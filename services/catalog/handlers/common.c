@@ -43,17 +43,18 @@ int product_render(struct cm_buf *b, const struct product *p)
     char price[CM_DECIMAL_STR_MAX];
     if (cm_decimal_format(p->price_cents, PRICE_SCALE, price, sizeof price) < 0)
         return -1;
-    int rc = cm_buf_printf(b, "{\"id\":%lld,\"name\":\"", (long long)p->id);
+    /* ids are strings of digits on the wire (exact past 2^53) */
+    int rc = cm_buf_printf(b, "{\"id\":\"%lld\",\"name\":\"", (long long)p->id);
     rc |= cm_buf_json_escape(b, p->name);
     rc |= cm_buf_puts(b, "\",\"description\":\"");
-    rc |= cm_buf_json_escape(b, p->description);
+    rc |= cm_buf_json_escape(b, p->description ? p->description : "");
     if (p->category_id)
-        rc |= cm_buf_printf(b, "\",\"category_id\":%lld", (long long)p->category_id);
+        rc |= cm_buf_printf(b, "\",\"category_id\":\"%lld\"", (long long)p->category_id);
     else
         rc |= cm_buf_puts(b, "\",\"category_id\":null");
     rc |= cm_buf_printf(b,
-                        ",\"price\":\"%s\",\"stock\":%lld,\"created_at\":\"%s\","
-                        "\"updated_at\":\"%s\"}",
+                        ",\"price\":\"%s\",\"currency\":\"" SHOP_CURRENCY "\",\"stock\":%lld,"
+                        "\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
                         price, (long long)p->stock, p->created_at, p->updated_at);
     return rc ? -1 : 0;
 }

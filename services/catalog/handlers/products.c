@@ -7,8 +7,8 @@
 #include "../catalog.h"
 #include "common/banned.h"
 
-#define LIST_DEFAULT 20
-#define LIST_MAX 100
+#define LIST_DEFAULT 50
+#define LIST_MAX 500
 
 static int path_id(struct cm_http_req *r, int64_t *id)
 {
@@ -88,6 +88,8 @@ void h_products_list(struct cm_http_req *r)
         rc |= cm_buf_printf(&b, "],\"next_cursor\":\"%lld\"}", (long long)items[n - 1].id);
     else
         rc |= cm_buf_puts(&b, "],\"next_cursor\":null}");
+    for (size_t i = 0; i < n; i++)
+        product_release(&items[i]);
     free(items);
     if (rc)
         cm_http_reply_error(r, 500, "internal", "rendering failed");
@@ -129,7 +131,7 @@ void h_product_create(struct cm_http_req *r)
     struct product_input in;
     if (require_admin(r) < 0 || parse_product(r, 0, &in) < 0)
         return;
-    struct product *p = malloc(sizeof *p);
+    struct product *p = calloc(1, sizeof *p);
     if (!p) {
         cm_http_reply_error(r, 500, "internal", "out of memory");
         return;
@@ -144,6 +146,7 @@ void h_product_create(struct cm_http_req *r)
     } else {
         store_failed(r, rc);
     }
+    product_release(p);
     free(p);
 }
 
@@ -153,7 +156,7 @@ void h_product_update(struct cm_http_req *r)
     struct product_input in;
     if (require_admin(r) < 0 || path_id(r, &id) < 0 || parse_product(r, 1, &in) < 0)
         return;
-    struct product *p = malloc(sizeof *p);
+    struct product *p = calloc(1, sizeof *p);
     if (!p) {
         cm_http_reply_error(r, 500, "internal", "out of memory");
         return;
@@ -165,6 +168,7 @@ void h_product_update(struct cm_http_req *r)
     } else {
         store_failed(r, rc);
     }
+    product_release(p);
     free(p);
 }
 

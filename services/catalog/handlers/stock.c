@@ -12,10 +12,11 @@
 #include "../catalog.h"
 #include "common/banned.h"
 
-/* The error envelope plus the product it is about (the order service
- * names it to the user). */
-static void reply_item_error(struct cm_http_req *r, int status, const char *code,
-                             int64_t product_id, int64_t available, const char *msg)
+/* The error envelope with details naming the item (its index in the
+ * request), as proto/openapi/common.yaml's Error allows; the order service
+ * names the product to its user from it. */
+static void reply_item_error(struct cm_http_req *r, int status, const char *code, size_t index,
+                             const char *msg, const char *problem)
 {
     struct cm_buf b;
     cm_buf_init(&b, 4096);
@@ -23,8 +24,10 @@ static void reply_item_error(struct cm_http_req *r, int status, const char *code
     rc |= cm_buf_json_escape(&b, msg);
     rc |= cm_buf_printf(&b, "\",\"request_id\":\"");
     rc |= cm_buf_json_escape(&b, cm_http_req_id(r));
-    rc |= cm_buf_printf(&b, "\",\"product_id\":%lld,\"available\":%lld}}", (long long)product_id,
-                        (long long)available);
+    rc |= cm_buf_printf(&b, "\",\"details\":[{\"field\":\"items/%zu/product_id\",\"problem\":\"",
+                        index);
+    rc |= cm_buf_json_escape(&b, problem);
+    rc |= cm_buf_puts(&b, "\"}]}}");
     if (rc)
         cm_http_reply_error(r, status, code, "%s", msg);
     else
@@ -37,17 +40,19 @@ static void reply_items(struct cm_http_req *r, const struct reserve_input *in, c
 {
     struct cm_buf b;
     cm_buf_init(&b, 1u << 16);
-    int rc = cm_buf_printf(
-        &b, "{\"order_id\":%lld,\"status\":\"%s\",\"%s\":%s,\"items\":[", (long long)in->order_id,
-        status, flag_name_is_replayed ? "replayed" : "released_now", flag ? "true" : "false");
+    int rc =
+        cm_buf_printf(&b, "{\"order_id\":\"%lld\",\"status\":\"%s\",\"%s\":%s,\"items\":[",
+                      (long long)in->order_id, status,
+                      flag_name_is_replayed ? "replayed" : "released_now", flag ? "true" : "false");
     for (size_t i = 0; i < in->nitems && rc == 0; i++) {
         char price[CM_DECIMAL_STR_MAX];
         if (cm_decimal_format(in->items[i].unit_price_cents, PRICE_SCALE, price, sizeof price) < 0)
             rc = -1;
         else
             rc = cm_buf_printf(
-                &b, "%s{\"product_id\":%lld,\"quantity\":%lld,\"unit_price\":\"%s\"}", i ? "," : "",
-                (long long)in->items[i].product_id, (long long)in->items[i].quantity, price);
+                &b, "%s{\"product_id\":\"%lld\",\"quantity\":%lld,\"unit_price\":\"%s\"}",
+                i ? "," : "", (long long)in->items[i].product_id, (long long)in->items[i].quantity,
+                price);
     }
     rc |= cm_buf_puts(&b, "]}");
     if (rc)
@@ -74,21 +79,28 @@ void h_stock_reserve(struct cm_http_req *r)
     }
     int replayed = 0;
     int64_t bad = 0, available = 0;
+    int64_t asked[RESERVE_MAX_ITEMS]; /* request order: the store sorts items */
+    for (size_t i = 0; i < in->nitems; i++)
+        asked[i] = in->items[i].product_id;
     int rc = store_stock_reserve(in, &replayed, &bad, &available);
+    size_t index = 0;
+    while (index + 1 < in->nitems && asked[index] != bad)
+        index++;
     if (rc == 0) {
         if (!replayed)
             for (size_t i = 0; i < in->nitems; i++)
                 cache_invalidate(in->items[i].product_id);
         reply_items(r, in, "reserved", 1, replayed);
     } else if (rc == STORE_OUT_OF_STOCK) {
-        char msg[128];
+        char msg[128], problem[64];
         snprintf(msg, sizeof msg, "product %lld is out of stock (%lld available)", (long long)bad,
                  (long long)available);
-        reply_item_error(r, 409, "out_of_stock", bad, available, msg);
+        snprintf(problem, sizeof problem, "out of stock: %lld available", (long long)available);
+        reply_item_error(r, 409, "out_of_stock", index, msg, problem);
     } else if (rc == STORE_NO_PRODUCT) {
         char msg[128];
         snprintf(msg, sizeof msg, "product %lld does not exist", (long long)bad);
-        reply_item_error(r, 422, "validation_failed", bad, 0, msg);
+        reply_item_error(r, 422, "validation_failed", index, msg, "no such product");
     } else if (rc == STORE_CONFLICT) {
         cm_http_reply_error(r, 409, "conflict", "the reservation of order %lld was released",
                             (long long)in->order_id);

@@ -88,6 +88,15 @@ static int64_t num(const cJSON *j, const char *field)
     return (int64_t)v->valuedouble;
 }
 
+/* An id field: must be a string of digits (the API's UintId). */
+static int64_t sid(const cJSON *j, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, field);
+    if (!cJSON_IsString(v) || v->valuestring[0] < '1' || v->valuestring[0] > '9')
+        fail_msg("field %s is not an id string", field);
+    return strtoll(v->valuestring, NULL, 10);
+}
+
 static const char *str(const cJSON *j, const char *field)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, field);
@@ -99,7 +108,7 @@ static const char *str(const cJSON *j, const char *field)
 static int64_t create_product(const char *body)
 {
     cJSON *j = call("POST", "/catalog/products", ADMIN, body, 201);
-    int64_t id = num(j, "id");
+    int64_t id = sid(j, "id");
     cJSON_Delete(j);
     return id;
 }
@@ -149,7 +158,9 @@ static void test_crud_and_validation(void **state)
     cJSON *p = call("GET", path, NULL, NULL, 200);
     assert_string_equal(str(p, "name"), "Mug");
     assert_string_equal(str(p, "price"), "12.50");
+    assert_string_equal(str(p, "currency"), "USD");
     assert_int_equal(num(p, "stock"), 3);
+    assert_int_equal(sid(p, "id"), id);
     cJSON_Delete(p);
 
     expect_error("PUT", path, USER, "{\"price\":\"1.00\"}", 403, "forbidden");
@@ -178,20 +189,20 @@ static void test_categories_search_paging(void **state)
     (void)state;
     expect_error("POST", "/catalog/categories", USER, "{\"name\":\"Home\"}", 403, "forbidden");
     cJSON *c = call("POST", "/catalog/categories", ADMIN, "{\"name\":\"Home\"}", 201);
-    int64_t home = num(c, "id");
+    int64_t home = sid(c, "id");
     cJSON_Delete(c);
     char body[256];
-    snprintf(body, sizeof body, "{\"name\":\"Kitchen\",\"parent_id\":%lld}", (long long)home);
+    snprintf(body, sizeof body, "{\"name\":\"Kitchen\",\"parent_id\":\"%lld\"}", (long long)home);
     c = call("POST", "/catalog/categories", ADMIN, body, 201);
-    int64_t kitchen = num(c, "id");
-    assert_int_equal(num(c, "parent_id"), home);
+    int64_t kitchen = sid(c, "id");
+    assert_int_equal(sid(c, "parent_id"), home);
     cJSON_Delete(c);
     expect_error("POST", "/catalog/categories", ADMIN, body, 409, "conflict");
     expect_error("POST", "/catalog/categories", ADMIN, "{\"name\":\"X\",\"parent_id\":424242}", 422,
                  "validation_failed");
 
     snprintf(body, sizeof body,
-             "{\"name\":\"50%% off_pan\",\"price\":\"9.99\",\"stock\":5,\"category_id\":%lld}",
+             "{\"name\":\"50%% off_pan\",\"price\":\"9.99\",\"stock\":5,\"category_id\":\"%lld\"}",
              (long long)kitchen);
     int64_t pan = create_product(body);
     snprintf(body, sizeof body,
@@ -215,7 +226,7 @@ static void test_categories_search_paging(void **state)
     c = call("GET", "/catalog/products?q=50%25", NULL, NULL, 200);
     cJSON *items = cJSON_GetObjectItem(c, "items");
     assert_int_equal(cJSON_GetArraySize(items), 1);
-    assert_int_equal(num(cJSON_GetArrayItem(items, 0), "id"), pan);
+    assert_int_equal(sid(cJSON_GetArrayItem(items, 0), "id"), pan);
     cJSON_Delete(c);
     c = call("GET", "/catalog/products?q=f_p", NULL, NULL, 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "items")), 1);
@@ -242,11 +253,36 @@ static void test_categories_search_paging(void **state)
     }
     assert_int_equal(seen, 3);
     expect_error("GET", "/catalog/products?limit=0", NULL, NULL, 422, "validation_failed");
-    expect_error("GET", "/catalog/products?limit=101", NULL, NULL, 422, "validation_failed");
+    expect_error("GET", "/catalog/products?limit=501", NULL, NULL, 422, "validation_failed");
     expect_error("GET", "/catalog/products?cursor=x", NULL, NULL, 422, "validation_failed");
     c = call("GET", "/catalog/categories", NULL, NULL, 200);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "items")), 2);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c, "categories")), 2);
     cJSON_Delete(c);
+
+    /* by id: read, rename, no cycles, delete only when unused */
+    snprintf(path, sizeof path, "/catalog/categories/%lld", (long long)kitchen);
+    c = call("GET", path, NULL, NULL, 200);
+    assert_string_equal(str(c, "name"), "Kitchen");
+    cJSON_Delete(c);
+    expect_error("GET", "/catalog/categories/424242", NULL, NULL, 404, "not_found");
+    snprintf(body, sizeof body, "{\"name\":\"Cooking\",\"parent_id\":\"%lld\"}", (long long)home);
+    expect_error("PUT", path, USER, body, 403, "forbidden");
+    c = call("PUT", path, ADMIN, body, 200);
+    assert_string_equal(str(c, "name"), "Cooking");
+    cJSON_Delete(c);
+    char home_path[64];
+    snprintf(home_path, sizeof home_path, "/catalog/categories/%lld", (long long)home);
+    snprintf(body, sizeof body, "{\"name\":\"Home\",\"parent_id\":\"%lld\"}", (long long)kitchen);
+    expect_error("PUT", home_path, ADMIN, body, 422, "validation_failed"); /* below itself */
+    snprintf(body, sizeof body, "{\"name\":\"Home\",\"parent_id\":\"%lld\"}", (long long)home);
+    expect_error("PUT", home_path, ADMIN, body, 422, "validation_failed"); /* itself */
+    expect_error("DELETE", home_path, ADMIN, NULL, 409, "conflict");       /* has a child */
+    expect_error("DELETE", path, ADMIN, NULL, 409, "conflict");            /* has a product */
+    c = call("POST", "/catalog/categories", ADMIN, "{\"name\":\"Empty\"}", 201);
+    snprintf(path, sizeof path, "/catalog/categories/%lld", (long long)sid(c, "id"));
+    cJSON_Delete(c);
+    cJSON_Delete(call("DELETE", path, ADMIN, NULL, 204));
+    expect_error("DELETE", path, ADMIN, NULL, 404, "not_found");
 }
 
 static double cache(const char *result)
@@ -283,7 +319,8 @@ static void test_cache_invalidation(void **state)
     /* stock changes through reservations invalidate too */
     char body[128];
     snprintf(body, sizeof body,
-             "{\"order_id\":777,\"items\":[{\"product_id\":%lld,\"quantity\":1}]}", (long long)id);
+             "{\"order_id\":\"777\",\"items\":[{\"product_id\":\"%lld\",\"quantity\":1}]}",
+             (long long)id);
     cJSON_Delete(call("POST", "/internal/stock/reserve", NULL, body, 200));
     p = call("GET", path, NULL, NULL, 200);
     assert_int_equal(num(p, "stock"), 0);
@@ -365,7 +402,10 @@ static void test_stock_reservations(void **state)
              (long long)a, (long long)b);
     r = call("POST", "/internal/stock/reserve", NULL, body, 409);
     assert_string_equal(error_code(r), "out_of_stock");
-    assert_int_equal(num(cJSON_GetObjectItem(r, "error"), "product_id"), b);
+    const cJSON *d =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "error"), "details"), 0);
+    assert_string_equal(str(d, "field"), "items/1/product_id"); /* B, second in the request */
+    assert_string_equal(str(d, "problem"), "out of stock: 0 available");
     cJSON_Delete(r);
     snprintf(path, sizeof path, "/catalog/products/%lld", (long long)a);
     r = call("GET", path, NULL, NULL, 200);

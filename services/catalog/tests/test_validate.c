@@ -31,6 +31,11 @@ static void test_product_ok(void **state)
     assert_int_equal(product("{\"name\":\"Mug\",\"price\":\"0.5\"}", 0, &in), 0);
     assert_int_equal(in.price_cents, 50);
     assert_int_equal(in.stock, 0);
+    assert_int_equal(product("{\"name\":\"Mug\",\"price\":\"1.00\",\"currency\":\"USD\","
+                             "\"category_id\":\"9007199254740993\"}",
+                             0, &in),
+                     0);
+    assert_int_equal(in.category_id, 9007199254740993LL); /* exact past 2^53 as a string */
     assert_int_equal(product("{\"price\":\"1000000.00\"}", 1, &in), 0);
     assert_int_equal(in.has, PF_PRICE);
     assert_int_equal(product("{\"category_id\":null}", 1, &in), 0);
@@ -64,7 +69,12 @@ static void test_product_bad(void **state)
         "{\"name\":\"Mug\",\"price\":\"1.00\",\"stock\":\"3\"}",
         "{\"name\":\"Mug\",\"price\":\"1.00\",\"stock\":1000001}",
         "{\"name\":\"Mug\",\"price\":\"1.00\",\"category_id\":0}",
-        "{\"name\":\"Mug\",\"price\":\"1.00\",\"category_id\":\"2\"}",
+        "{\"name\":\"Mug\",\"price\":\"1.00\",\"category_id\":\"0\"}",
+        "{\"name\":\"Mug\",\"price\":\"1.00\",\"category_id\":\"2x\"}",
+        "{\"name\":\"Mug\",\"price\":\"1.00\",\"category_id\":\"02\"}",
+        "{\"name\":\"Mug\",\"price\":\"1.00\",\"category_id\":true}",
+        "{\"name\":\"Mug\",\"price\":\"1.00\",\"currency\":\"EUR\"}",
+        "{\"name\":\"Mug\",\"price\":\"1.00\",\"currency\":1}",
         "{\"name\":\"Mug\",\"price\":\"1.00\",\"prise\":\"1.00\"}", /* unknown field */
         "{\"name\":7,\"price\":\"1.00\"}",
         "{\"name\":\"a\\u0001b\",\"price\":\"1.00\"}", /* control character */
@@ -107,7 +117,7 @@ static void test_reserve(void **state)
     (void)state;
     struct reserve_input in;
     char err[160];
-    cJSON *ok = cJSON_Parse("{\"order_id\":9,\"items\":[{\"product_id\":1,\"quantity\":2},"
+    cJSON *ok = cJSON_Parse("{\"order_id\":\"9\",\"items\":[{\"product_id\":\"1\",\"quantity\":2},"
                             "{\"product_id\":5,\"quantity\":1000}]}");
     assert_int_equal(validate_reserve(ok, &in, err, sizeof err), 0);
     assert_int_equal(in.order_id, 9);
@@ -122,7 +132,9 @@ static void test_reserve(void **state)
         "{\"order_id\":1,\"items\":[{\"product_id\":0,\"quantity\":1}]}",
         "{\"order_id\":1,\"items\":[{\"product_id\":1,\"quantity\":1},"
         "{\"product_id\":1,\"quantity\":1}]}",
-        "{\"order_id\":\"1\",\"items\":[{\"product_id\":1,\"quantity\":1}]}",
+        "{\"order_id\":\"x1\",\"items\":[{\"product_id\":1,\"quantity\":1}]}",
+        "{\"order_id\":1,\"items\":[{\"product_id\":\"0\",\"quantity\":1}]}",
+        "{\"order_id\":1,\"items\":[{\"product_id\":\"1\",\"quantity\":\"1\"}]}",
         "{\"order_id\":1,\"items\":{}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -154,6 +166,7 @@ static void test_parse_id(void **state)
     assert_int_equal(parse_id(NULL, &v), -1);
     assert_int_equal(parse_id("-1", &v), -1);
     assert_int_equal(parse_id("+1", &v), -1);
+    assert_int_equal(parse_id("01", &v), -1);
     assert_int_equal(parse_id("1a", &v), -1);
     assert_int_equal(parse_id(" 1", &v), -1);
 }

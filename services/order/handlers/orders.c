@@ -48,14 +48,16 @@ static int money(struct cm_buf *b, const char *name, int64_t cents)
 
 static int render(struct cm_buf *b, const struct order *o)
 {
-    int rc = cm_buf_printf(b, "{\"id\":%lld,\"user_id\":\"", (long long)o->id);
+    /* ids are strings of digits on the wire (exact past 2^53) */
+    int rc = cm_buf_printf(b, "{\"id\":\"%lld\",\"user_id\":\"", (long long)o->id);
     rc |= cm_buf_json_escape(b, o->user_id);
-    rc |= cm_buf_printf(b, "\",\"status\":\"%s\",", status_name(o->status));
+    rc |= cm_buf_printf(b, "\",\"status\":\"%s\",\"currency\":\"" SHOP_CURRENCY "\",",
+                        status_name(o->status));
     rc |= money(b, "total", o->total_cents);
     rc |= cm_buf_puts(b, ",\"items\":[");
     for (size_t i = 0; i < o->nitems; i++) {
         const struct order_item *it = &o->items[i];
-        rc |= cm_buf_printf(b, "%s{\"product_id\":%lld,\"name\":\"", i ? "," : "",
+        rc |= cm_buf_printf(b, "%s{\"product_id\":\"%lld\",\"name\":\"", i ? "," : "",
                             (long long)it->product_id);
         rc |= cm_buf_json_escape(b, it->name);
         rc |= cm_buf_printf(b, "\",\"quantity\":%lld,", (long long)it->quantity);
@@ -78,6 +80,32 @@ static void reply_order(struct cm_http_req *r, int status, const struct order *o
         cm_http_reply_error(r, 500, "internal", "rendering failed");
     else
         cm_http_reply_json_str(r, status, b.data);
+    cm_buf_release(&b);
+}
+
+/* 409 out_of_stock naming the product, with the item in details. */
+static void reply_out_of_stock(struct cm_http_req *r, const struct order_request *req,
+                               int64_t product)
+{
+    size_t index = 0;
+    while (index + 1 < req->nitems && req->items[index].product_id != product)
+        index++;
+    struct cm_buf b;
+    cm_buf_init(&b, 4096);
+    int rc = cm_buf_printf(&b,
+                           "{\"error\":{\"code\":\"out_of_stock\",\"message\":\"product %lld is "
+                           "out of stock\",\"request_id\":\"",
+                           (long long)product);
+    rc |= cm_buf_json_escape(&b, cm_http_req_id(r));
+    rc |= cm_buf_printf(&b,
+                        "\",\"details\":[{\"field\":\"items/%zu/product_id\",\"problem\":\"out of "
+                        "stock\"}]}}",
+                        index);
+    if (rc)
+        cm_http_reply_error(r, 409, "out_of_stock", "product %lld is out of stock",
+                            (long long)product);
+    else
+        cm_http_reply_json_str(r, 409, b.data);
     cm_buf_release(&b);
 }
 
@@ -175,7 +203,7 @@ void h_order_create(struct cm_http_req *r)
     }
     rc = catalog_reserve(id, req->items, req->nitems, &bad);
     if (rc == CAT_OUT_OF_STOCK) {
-        cm_http_reply_error(r, 409, "out_of_stock", "product %lld is out of stock", (long long)bad);
+        reply_out_of_stock(r, req, bad);
         goto out;
     }
     if (rc == CAT_NO_PRODUCT) {

@@ -38,7 +38,8 @@ static void test_state_machine(void **state)
     assert_false(may_request(0, ST_SHIPPED));
     assert_false(may_request(0, ST_DELIVERED));
     assert_true(may_request(0, ST_CANCELLED));
-    assert_true(may_request(0, ST_PAID));
+    assert_false(may_request(0, ST_PAID));
+    assert_true(may_request(1, ST_PAID));
 }
 
 static const char *GOOD =
@@ -64,6 +65,12 @@ static void test_validation(void **state)
     assert_int_equal(check(GOOD, &req), 0);
     assert_int_equal(req.nitems, 2);
     assert_int_equal(req.items[1].quantity, 1000);
+    assert_int_equal(check("{\"items\":[{\"product_id\":\"9007199254740993\",\"quantity\":1}],"
+                           "\"shipping_address\":{\"name\":\"A\",\"line1\":\"l\",\"city\":\"c\","
+                           "\"postal_code\":\"1\",\"country\":\"DE\"}}",
+                           &req),
+                     0);
+    assert_int_equal(req.items[0].product_id, 9007199254740993LL);
     static const char *const bad[] = {
         "[]",
         "{}",
@@ -74,7 +81,7 @@ static void test_validation(void **state)
         "\"line1\":\"l\",\"city\":\"c\",\"postal_code\":\"1\",\"country\":\"DE\"}}",
         "{\"items\":[{\"product_id\":1.5,\"quantity\":1}],\"shipping_address\":{\"name\":\"A\","
         "\"line1\":\"l\",\"city\":\"c\",\"postal_code\":\"1\",\"country\":\"DE\"}}",
-        "{\"items\":[{\"product_id\":\"1\",\"quantity\":1}],\"shipping_address\":{\"name\":\"A\","
+        "{\"items\":[{\"product_id\":\"01\",\"quantity\":1}],\"shipping_address\":{\"name\":\"A\","
         "\"line1\":\"l\",\"city\":\"c\",\"postal_code\":\"1\",\"country\":\"DE\"}}",
         "{\"items\":[{\"product_id\":1,\"quantity\":1},{\"product_id\":1,\"quantity\":1}],"
         "\"shipping_address\":{\"name\":\"A\",\"line1\":\"l\",\"city\":\"c\",\"postal_code\":"
@@ -161,11 +168,13 @@ static void test_event(void **state)
         event_render(&b, "e1", "2026-01-01T00:00:00.000Z", 42, "u\"1", -1, ST_PENDING, 2550), 0);
     assert_string_equal(b.data,
                         "{\"type\":\"shop_order.status_changed\",\"version\":1,\"id\":\"e1\","
-                        "\"ts\":\"2026-01-01T00:00:00.000Z\",\"order_id\":42,\"user_id\":"
-                        "\"u\\\"1\",\"from\":null,\"to\":\"pending\",\"total\":\"25.50\"}");
+                        "\"ts\":\"2026-01-01T00:00:00.000Z\",\"order_id\":\"42\",\"user_id\":"
+                        "\"u\\\"1\",\"from\":null,\"to\":\"pending\",\"currency\":\"USD\","
+                        "\"total\":\"25.50\"}");
     cm_buf_reset(&b);
     assert_int_equal(event_render(&b, "e2", "t", 42, "u", ST_PAID, ST_CANCELLED, 5), 0);
-    assert_non_null(strstr(b.data, "\"from\":\"paid\",\"to\":\"cancelled\",\"total\":\"0.05\""));
+    assert_non_null(strstr(
+        b.data, "\"from\":\"paid\",\"to\":\"cancelled\",\"currency\":\"USD\",\"total\":\"0.05\""));
     cm_buf_release(&b);
 }
 
@@ -173,7 +182,10 @@ static void test_identity_checks(void **state)
 {
     (void)state;
     assert_true(valid_user_id("42"));
-    assert_true(valid_user_id("user-7@example.com"));
+    assert_true(valid_user_id("9223372036854775807"));
+    assert_false(valid_user_id("user-7@example.com")); /* the gateway's ids are digits */
+    assert_false(valid_user_id("042"));
+    assert_false(valid_user_id("9223372036854775808"));
     assert_false(valid_user_id(""));
     assert_false(valid_user_id("a b"));
     assert_false(valid_user_id("a/b"));
@@ -184,6 +196,8 @@ static void test_identity_checks(void **state)
     assert_true(valid_idempotency_key("3f2c-abc"));
     assert_false(valid_idempotency_key(""));
     assert_false(valid_idempotency_key("a b"));
+    assert_false(valid_idempotency_key("a/b"));
+    assert_true(valid_idempotency_key("order:2026-11-22_1.a"));
     char long_key[200];
     memset(long_key, 'k', sizeof long_key - 1);
     long_key[sizeof long_key - 1] = '\0';
