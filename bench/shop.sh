@@ -93,6 +93,7 @@ read -r O_RPS O_P99 O_BAD < <(SHOP_BENCH_PRODUCT=$PRODUCT run_wrk order -t2 -c"$
     -s bench/shop/order.lua "http://127.0.0.1:$OPORT")
 orders=$(psql "$ORDER_DB" -qAt -c "SELECT count(*) FROM orders")
 
+echo "# load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (a shared box: figures move with it)"
 echo "# cached: $(awk -v a="$hits0" -v b="$hits1" 'BEGIN { printf "%.0f", b - a }') cache hits; non-2xx: cached $C_BAD, uncached $U_BAD, order $O_BAD; orders written: $orders"
 [ -x "$BIN/gateway" ] && echo "# build/bin/gateway exists but is not part of this run: figures are direct to catalog"
 echo "BENCH shop.catalog_cached.throughput $C_RPS req/s"
