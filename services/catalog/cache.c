@@ -49,6 +49,7 @@ static struct {
     int64_t ttl_ms, lock_ms, timeout_ms;
     struct cm_metric *requests;
     struct cm_metric *loads;
+    struct cm_metric *invalidations;
 } g;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -120,6 +121,9 @@ int cache_open(const char *url, int64_t ttl_ms, int64_t lock_ms, int64_t timeout
                                 "Product reads that went to PostgreSQL (misses, errors, no cache).",
                                 NULL);
     cm_counter_add(g.loads, 0);
+    g.invalidations = cm_metric_counter("catalog_cache_invalidations_total",
+                                        "Cache keys invalidated after a write.", NULL);
+    cm_counter_add(g.invalidations, 0);
     /* zero series so dashboards see every result from the first scrape */
     cm_counter_add(g.requests, 0, "hit");
     cm_counter_add(g.requests, 0, "miss");
@@ -363,9 +367,11 @@ void cache_invalidate(int64_t id)
     snprintf(genkey, sizeof genkey, "%s:gen", key);
     const char *argv[5] = {"EVAL", INVALIDATE, "2", key, genkey};
     redisReply *r = rcmd(5, argv, NULL);
-    if (r)
+    if (r) {
         freeReplyObject(r);
-    else
+        cm_counter_add(g.invalidations, 1);
+    } else {
         cm_warn("cache: could not invalidate product %lld (stale for up to CACHE_TTL)",
                 (long long)id);
+    }
 }

@@ -306,7 +306,9 @@ static void test_cache_invalidation(void **state)
     assert_string_equal(str(p, "price"), "2.00");
     cJSON_Delete(p);
 
+    double inv0 = metric(port, "catalog_cache_invalidations_total");
     cJSON_Delete(call("PUT", path, ADMIN, "{\"price\":\"3.50\"}", 200));
+    assert_true(metric(port, "catalog_cache_invalidations_total") == inv0 + 1);
     p = call("GET", path, NULL, NULL, 200); /* the update is visible at once */
     assert_string_equal(str(p, "price"), "3.50");
     cJSON_Delete(p);
