@@ -462,7 +462,7 @@ static void post_fault(struct cm_http_req *r)
     char err[160];
     int id = cm_faults_add(spec, err, sizeof err);
     if (id < 0) {
-        cm_http_reply_error(r, 400, "bad_request", "%s", err);
+        cm_http_reply_error(r, 400, "invalid_request", "%s", err);
         return;
     }
     cJSON *out = NULL;
@@ -489,7 +489,7 @@ static void delete_fault_type(struct cm_http_req *r)
 {
     int n = cm_faults_clear_type(cm_http_req_param(r, "type"));
     if (n < 0) {
-        cm_http_reply_error(r, 400, "bad_request", "unknown fault type");
+        cm_http_reply_error(r, 400, "invalid_request", "unknown fault type");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -513,7 +513,7 @@ static void put_loglevel(struct cm_http_req *r)
     enum cm_log_level level;
     if (!cJSON_IsObject(body) || cJSON_GetArraySize(body) != 1 || !cJSON_IsString(lv) ||
         cm_log_parse_level(lv->valuestring, &level) < 0) {
-        cm_http_reply_error(r, 400, "bad_request",
+        cm_http_reply_error(r, 400, "invalid_request",
                             "expected {\"level\":\"debug|info|warn|error\"}");
         return;
     }

@@ -203,7 +203,7 @@ static void readyz(struct cm_http_req *r)
     struct cm_http_server *s = cm_http_req_server(r);
     struct batch *b = snapshot(s);
     if (!b) {
-        cm_http_reply_error(r, 503, "unavailable", "out of memory");
+        cm_http_reply_error(r, 503, "service_unavailable", "out of memory");
         return;
     }
     uint64_t t0 = http_now_ns();

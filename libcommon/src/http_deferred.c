@@ -214,7 +214,7 @@ int http_deferred_cancel_all(struct cm_http_server *s)
     pthread_mutex_lock(&s->lock);
     for (struct cm_http_deferred *d = s->deferred; d; d = d->next) {
         size_t len = 0;
-        char *body = envelope(d->request_id, "unavailable", "server shutting down", &len);
+        char *body = envelope(d->request_id, "service_unavailable", "server shutting down", &len);
         if (body && fill(d, 503, "application/json", body, len, 1) == 0)
             n++;
     }

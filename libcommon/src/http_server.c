@@ -446,6 +446,26 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
 
 /* Runs faults and the handler; 1 when the request is parked (a latency
  * fault or a deferred reply) and must not be touched until resumed. */
+
+/* Error code for an HTTP status, per the error envelope's code list. */
+static const char *code_for_status(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 422: return "unprocessable";
+    case 429: return "rate_limited";
+    case 502: return "upstream_error";
+    case 503: return "service_unavailable";
+    case 504: return "upstream_timeout";
+    default: return status >= 500 ? "internal" : "invalid_request";
+    }
+}
+
 static int dispatch(struct cm_http_req *r)
 {
     if (r->status)
@@ -464,7 +484,9 @@ static int dispatch(struct cm_http_req *r)
             return 1;
     }
     if (r->fault_status) {
-        cm_http_reply_error(r, r->fault_status, "fault_injected", "injected fault");
+        /* The code a real failure of that status would carry (proto/openapi/common.yaml),
+         * so clients and dashboards see an injected fault as the real thing. */
+        cm_http_reply_error(r, r->fault_status, code_for_status(r->fault_status), "injected fault");
         return 0;
     }
     /* The worker served other connections since begin(): set it again. */

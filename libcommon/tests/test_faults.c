@@ -301,7 +301,7 @@ static void test_error_fault_rate_one(void **state)
     struct tc_resp r;
     for (int i = 0; i < 5; i++) {
         assert_int_equal(req("GET", "/work", NULL, NULL, &r), 503);
-        assert_non_null(strstr(r.body, "\"code\":\"fault_injected\""));
+        assert_non_null(strstr(r.body, "\"code\":\"service_unavailable\""));
         tc_resp_free(&r);
     }
     assert_int_equal(status_of("GET", "/v1/items/3", NULL, NULL), 503);
@@ -441,7 +441,7 @@ static void test_validation(void **state)
         if (st != 400)
             print_error("spec %s -> %d %s\n", bad[i], st, r.body);
         assert_int_equal(st, 400);
-        assert_non_null(strstr(r.body, "\"code\":\"bad_request\""));
+        assert_non_null(strstr(r.body, "\"code\":\"invalid_request\""));
         tc_resp_free(&r);
     }
     assert_int_equal(req("POST", "/admin/faults", AUTH, "{bad json", &r), 400);

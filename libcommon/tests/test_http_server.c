@@ -741,7 +741,7 @@ static void test_deferred_unanswered_at_shutdown(void **state)
     assert_int_equal(cm_http_server_shutdown(srv), 0);
     pthread_join(t, NULL);
     assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body, "\"code\":\"unavailable\""));
+    assert_non_null(strstr(r.body, "\"code\":\"service_unavailable\""));
     tc_resp_free(&r);
     /* The owner's late answer is refused (and frees the handle). */
     assert_int_equal(cm_http_deferred_reply_json(atomic_load(&parked), 200, cJSON_CreateObject()),

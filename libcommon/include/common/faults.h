@@ -5,7 +5,7 @@
  *
  * Driven over HTTP by the built-in admin routes (ADMIN_TOKEN required):
  *   GET    /admin/faults          {"faults":[{"id":1,"type":"latency",...}]}
- *   POST   /admin/faults          add one, 201 with it; 400 bad_request on
+ *   POST   /admin/faults          add one, 201 with it; 400 invalid_request on
  *                                 any unknown or out-of-range field
  *   DELETE /admin/faults          clear all, {"cleared":N}
  *   DELETE /admin/faults/{type}   clear one type

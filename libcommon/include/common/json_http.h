@@ -6,10 +6,10 @@
  * Errors use one envelope everywhere:
  *   {"error":{"code":"insufficient_funds","message":"...","request_id":"..."}}
  * with the HTTP status that fits. Codes the server itself uses:
- *   400 invalid_json, bad_request     401 unauthorized   403 forbidden
+ *   400 invalid_json, invalid_request 401 unauthorized   403 forbidden
  *   404 not_found                     405 method_not_allowed
- *   413 payload_too_large             500 internal       503 unavailable
- *   (fault injection: fault_injected with the configured status)
+ *   413 payload_too_large             500 internal       503 service_unavailable
+ *   (fault injection: the configured status with its usual code)
  * Services add their own codes (insufficient_funds 422, conflict 409...).
  */
 #include <cjson/cJSON.h>
