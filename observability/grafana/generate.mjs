@@ -413,7 +413,7 @@ const shop = dashboard({
   description: 'Catalog and order services: traffic, cache, orders by status.',
   panels: [
     stat('Cache hit ratio', 'sum(rate(catalog_cache_requests_total{result="hit"}[$__rate_interval])) / sum(rate(catalog_cache_requests_total[$__rate_interval]))', { unit: 'percentunit', thresholds: GOOD_ABOVE(0.5, 0.8), w: 6 }),
-    stat('Shop orders/h', 'sum(increase(shop_orders_total{status="created"}[1h]))', { w: 6 }),
+    stat('New shop orders (1h)', 'sum(increase(shop_orders_total{status="pending"}[1h]))', { w: 6, description: 'A new order starts in status pending.' }),
     stat('catalog 5xx ratio', 'job:http_requests_error:ratio_rate5m{job="catalog"}', { unit: 'percentunit', thresholds: RED(0.005), w: 6 }),
     stat('order 5xx ratio', 'job:http_requests_error:ratio_rate5m{job="order"}', { unit: 'percentunit', thresholds: RED(0.005), w: 6 }),
     timeseries('Requests', [target('job:http_requests:rate5m{job=~"catalog|order"}', '{{job}}')], { unit: 'reqps', w: 8 }),
@@ -421,8 +421,13 @@ const shop = dashboard({
     timeseries('Cache lookups', [
       target('sum by (result) (rate(catalog_cache_requests_total[$__rate_interval]))', '{{result}}'),
       target('sum(rate(catalog_cache_invalidations_total[$__rate_interval]))', 'invalidations'),
+      target('sum(rate(catalog_product_loads_total[$__rate_interval]))', 'loads from PostgreSQL'),
     ], { unit: 'reqps', w: 8 }),
     timeseries('Shop orders by status', [target('sum by (status) (rate(shop_orders_total[$__rate_interval]))', '{{status}}')], { unit: 'reqps', stack: true }),
+    timeseries('Order events published by sink', [
+      target('sum by (sink) (rate(shop_order_events_published_total[$__rate_interval]))', 'published {{sink}}'),
+      target('sum by (sink) (rate(shop_order_events_publish_errors_total[$__rate_interval]))', 'failed {{sink}}'),
+    ], { unit: 'reqps' }),
     timeseries('order → catalog calls', [
       target('job_upstream:http_client_requests:rate5m{job="order"}', '{{upstream}}'),
       target('job_upstream:http_client_requests_errors:rate5m{job="order"}', '{{upstream}} failed'),

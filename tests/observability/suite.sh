@@ -113,6 +113,7 @@ fi
 CHECKS=(
     "contract:metrics-contract.json is well formed, labels bounded"
     "readme:observability/README.md documents every contract metric"
+    "sources:libcommon and services register contract metrics with the contract's type and labels"
     "prom-config:prometheus-local.yml scrapes the 7 services on 127.0.0.1:8080-8086, rules relative"
     "rules-meta:every alert has severity, summary, description, runbook_url"
     "runbooks:every alert has a runbook (meaning, check, mitigate) and every runbook an alert"
