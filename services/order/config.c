@@ -1,7 +1,45 @@
 /* The order service's environment (12-factor); docs/shop.md lists it. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common/config.h"
 #include "order.h"
 #include "common/banned.h"
+
+/* MIGRATIONS_DIR, else the first directory that exists of: the repository
+ * layout seen from the working directory (the lab runs binaries from the
+ * repository), the install prefix next to the binary (the image:
+ * /usr/local/share/order/migrations), and the repository seen from
+ * build/bin. Static storage: it lives as long as the process. */
+static const char *find_migrations(void)
+{
+    static char path[PATH_MAX + 64];
+    const char *env = getenv("MIGRATIONS_DIR");
+    if (env && *env)
+        return env;
+    struct stat st;
+    snprintf(path, sizeof path, "services/order/migrations");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return path;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        snprintf(path, sizeof path, "%s/../share/order/migrations", exe);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return path;
+        snprintf(path, sizeof path, "%s/../../services/order/migrations", exe);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return path;
+    }
+    snprintf(path, sizeof path, "services/order/migrations"); /* named in the error */
+    return path;
+}
 
 int order_config_load(struct order_config *c)
 {
@@ -13,7 +51,7 @@ int order_config_load(struct order_config *c)
     c->kafka_brokers = cm_config_string(&cfg, "KAFKA_BROKERS", NULL);
     c->catalog_url = cm_config_url(&cfg, "CATALOG_URL", NULL, "http://,https://");
     c->admin_token = cm_config_string(&cfg, "ADMIN_TOKEN", "");
-    c->migrations_dir = cm_config_string(&cfg, "MIGRATIONS_DIR", "services/order/migrations");
+    c->migrations_dir = find_migrations();
     c->events_topic = cm_config_string(&cfg, "ORDER_EVENTS_TOPIC", "shop.orders.events");
     c->status_channel = cm_config_string(&cfg, "ORDER_STATUS_CHANNEL", "orders:status");
     c->log_level = cm_config_enum(&cfg, "LOG_LEVEL", "info", "debug|info|warn|error");
