@@ -41,3 +41,9 @@ define bench_program
 $(call link_program,$(1),bench,$(2),$(3))
 BENCH_PROGRAMS += $(BUILD)/bench/$(1)
 endef
+
+# Shared helpers for services' integration tests (tests/support/harness.h):
+# start real binaries, HTTP calls, metrics, polling with deadlines. Add
+# $(TEST_HARNESS_SRCS) to an integration test's sources to use them.
+TEST_HARNESS_SRCS := tests/support/harness.c
+CPPFLAGS += -Itests/support
