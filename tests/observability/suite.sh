@@ -167,6 +167,8 @@ if [ $have_node -eq 1 ]; then
         "sed -i '0,/\"uid\": \"loki\"/s//\"uid\": \"loki-old\"/' observability/grafana/dashboards/risk.json"
     mutant "a Loki query on an unbounded label" loki-labels "Loki label request_id is not set by Alloy" \
         "sed -i 's/{service=\\\\\"risk\\\\\"}/{service=\\\\\"risk\\\\\", request_id=\\\\\"x\\\\\"}/' observability/grafana/dashboards/risk.json"
+    mutant "a service registering a contract metric with other labels" sources "wallet_holds_total has labels \"outcome\"" \
+        "mkdir -p services/wallet && printf '%s\\n' 'static void m(void) { cm_metric_counter(\"wallet_holds_total\", \"Holds.\", \"outcome\"); }' > services/wallet/metrics.c"
     mutant "an unbounded label in the contract" contract "label user_id is unbounded" \
         "sed -i 's/\"labels\": \\[\"result\"\\], \"service\": \"wallet\"/\"labels\": [\"result\", \"user_id\"], \"service\": \"wallet\"/' observability/metrics-contract.json"
 else
