@@ -139,6 +139,10 @@ export function checkWorkloads(objs) {
         if (String(r.requests?.cpu) !== String(r.limits?.cpu) || String(r.requests?.memory) !== String(r.limits?.memory)) errs.push(`${id(d)}/${c.name}: not Guaranteed QoS (requests != limits)`);
         if (!/^[1-9][0-9]*$/.test(String(r.requests?.cpu))) errs.push(`${id(d)}/${c.name}: CPU ${r.requests?.cpu} is not a whole number of CPUs`);
       }
+      const an = d.spec.template.metadata.annotations || {};
+      if (!an['sidecar.istio.io/proxyCPU'] || an['sidecar.istio.io/proxyCPU'] !== an['sidecar.istio.io/proxyCPULimit'] ||
+          !an['sidecar.istio.io/proxyMemory'] || an['sidecar.istio.io/proxyMemory'] !== an['sidecar.istio.io/proxyMemoryLimit'])
+        errs.push(`${id(d)}: the injected istio-proxy needs requests = limits (sidecar.istio.io/proxyCPU[Limit], proxyMemory[Limit]) for Guaranteed QoS`);
       const pc = pcs.find(x => x.metadata.name === p.priorityClassName);
       if (!pc) errs.push(`${id(d)}: PriorityClass ${p.priorityClassName} not defined`);
       else for (const o of byKind(objs, 'Deployment').filter(x => x !== d)) {
