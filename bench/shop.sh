@@ -4,7 +4,9 @@
 # seeded catalog and the order service, then wrk:
 #   - cached   GET /catalog/products/{id}, straight to catalog (CACHE_TTL=60s)
 #   - uncached GET /catalog/products/{id}, a second catalog with CACHE_TTL=0
-#   - POST /orders with a unique Idempotency-Key per request (bench/shop/order.lua)
+#   - POST /orders with a unique Idempotency-Key per request (bench/shop/order.lua),
+#     spread over the 34 seeded products in stock, then all for one product
+#     (the hot-row case: every reservation queues on that row's lock)
 # Services log at info (access log on) to a file, as in the lab.
 # Prints:
 #   BENCH shop.catalog_cached.throughput <n> req/s
@@ -13,6 +15,8 @@
 #   BENCH shop.catalog_uncached.p99 <ms> ms
 #   BENCH shop.order_create.throughput <n> req/s
 #   BENCH shop.order_create.p99 <ms> ms
+#   BENCH shop.order_create_hot.throughput <n> req/s
+#   BENCH shop.order_create_hot.p99 <ms> ms
 # Figures are reported, never asserted. Everything started is stopped on
 # exit (trap), failure included.
 set -euo pipefail
@@ -48,13 +52,24 @@ INFRA_BIN_DIR=$BIN infra_start "$TMP/infra" >/dev/null || { echo "bench/shop.sh:
 CATALOG_DB=$(infra_new_db catalog)
 ORDER_DB=$(infra_new_db shop_order)
 
-# start NAME PORT ENV...: runs a service with ENV until /readyz answers.
+# start NAME BIN ENV...: runs a service with ENV on a free port until /readyz
+# answers; up to 3 ports are tried (another process may take a port between
+# the check and the bind). Sets PORT.
 start() {
-    local name=$1 port=$2 bin=$3; shift 3
-    env "$@" PORT="$port" LOG_LEVEL=info ADMIN_TOKEN=bench "$BIN/$bin" >"$TMP/$name.log" 2>&1 &
-    PIDS+=("$!")
-    _infra_wait 30 curl -fsS "http://127.0.0.1:$port/readyz" \
-        || { echo "bench/shop.sh: $name did not start:" >&2; tail -5 "$TMP/$name.log" >&2; exit 1; }
+    local name=$1 bin=$2 try pid; shift 2
+    for try in 1 2 3; do
+        PORT=$(free_port)
+        env "$@" PORT="$PORT" LOG_LEVEL=info ADMIN_TOKEN=bench "$BIN/$bin" >"$TMP/$name.log" 2>&1 &
+        pid=$!
+        PIDS+=("$pid")
+        _infra_wait 30 bash -c "curl -fsS 'http://127.0.0.1:$PORT/readyz' || ! kill -0 $pid" \
+            && kill -0 "$pid" 2>/dev/null && return 0
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "bench/shop.sh: $name did not start:" >&2
+    tail -5 "$TMP/$name.log" >&2
+    exit 1
 }
 
 # wrk output -> "<req/s> <p99 ms> <non-2xx>"
@@ -73,15 +88,16 @@ run_wrk() { # NAME WRK-ARGS...
         END { printf "%.0f %.3f %d\n", rps, p99, bad }'
 }
 
-CPORT=$(free_port); start catalog "$CPORT" catalog DATABASE_URL="$CATALOG_DB" REDIS_URL="$TEST_REDIS_URL" CACHE_TTL=60s
-UPORT=$(free_port); start catalog-uncached "$UPORT" catalog DATABASE_URL="$CATALOG_DB" REDIS_URL="$TEST_REDIS_URL" CACHE_TTL=0
+start catalog catalog DATABASE_URL="$CATALOG_DB" REDIS_URL="$TEST_REDIS_URL" CACHE_TTL=60s
+CPORT=$PORT
+start catalog-uncached catalog DATABASE_URL="$CATALOG_DB" REDIS_URL="$TEST_REDIS_URL" CACHE_TTL=0
+UPORT=$PORT
 DATABASE_URL=$CATALOG_DB bash services/catalog/seed.sh >/dev/null
-# Enough stock that the order run never sells out (through the API: the
-# write invalidates the cache).
-curl -fsS -o /dev/null -X PUT -H 'X-User-Id: bench' -H 'X-User-Roles: admin' \
-    -d '{"stock":1000000}' "http://127.0.0.1:$CPORT/catalog/products/$PRODUCT"
-OPORT=$(free_port); start order "$OPORT" order DATABASE_URL="$ORDER_DB" REDIS_URL="$TEST_REDIS_URL" \
+# Enough stock that the order runs never sell out (before anything is cached).
+psql "$CATALOG_DB" -qAt -c "UPDATE products SET stock = 1000000 WHERE id <= 34" >/dev/null
+start order order DATABASE_URL="$ORDER_DB" REDIS_URL="$TEST_REDIS_URL" \
     KAFKA_BROKERS="$TEST_KAFKA_BROKERS" CATALOG_URL="http://127.0.0.1:$CPORT"
+OPORT=$PORT
 
 URL=http://127.0.0.1:$CPORT/catalog/products/$PRODUCT
 curl -fsS -o /dev/null "$URL" # warm the cache
@@ -89,12 +105,14 @@ hits0=$(curl -fsS "http://127.0.0.1:$CPORT/metrics" | awk '/^catalog_cache_reque
 read -r C_RPS C_P99 C_BAD < <(run_wrk cached -t2 -c"$CONNS" -d"$DURATION" "$URL")
 hits1=$(curl -fsS "http://127.0.0.1:$CPORT/metrics" | awk '/^catalog_cache_requests_total\{result="hit"\}/ { print $2 }')
 read -r U_RPS U_P99 U_BAD < <(run_wrk uncached -t2 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$UPORT/catalog/products/$PRODUCT")
-read -r O_RPS O_P99 O_BAD < <(SHOP_BENCH_PRODUCT=$PRODUCT run_wrk order -t2 -c"$ORDER_CONNS" -d"$DURATION" \
+read -r O_RPS O_P99 O_BAD < <(SHOP_BENCH_PRODUCTS=1-34 run_wrk order -t2 -c"$ORDER_CONNS" -d"$DURATION" \
     -s bench/shop/order.lua "http://127.0.0.1:$OPORT")
+read -r H_RPS H_P99 H_BAD < <(SHOP_BENCH_PRODUCTS=$PRODUCT-$PRODUCT run_wrk order-hot -t2 -c"$ORDER_CONNS" \
+    -d"$DURATION" -s bench/shop/order.lua "http://127.0.0.1:$OPORT")
 orders=$(psql "$ORDER_DB" -qAt -c "SELECT count(*) FROM orders")
 
 echo "# load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (a shared box: figures move with it)"
-echo "# cached: $(awk -v a="$hits0" -v b="$hits1" 'BEGIN { printf "%.0f", b - a }') cache hits; non-2xx: cached $C_BAD, uncached $U_BAD, order $O_BAD; orders written: $orders"
+echo "# cached: $(awk -v a="$hits0" -v b="$hits1" 'BEGIN { printf "%.0f", b - a }') cache hits; non-2xx: cached $C_BAD, uncached $U_BAD, order $O_BAD, order-hot $H_BAD; orders written: $orders"
 [ -x "$BIN/gateway" ] && echo "# build/bin/gateway exists but is not part of this run: figures are direct to catalog"
 echo "BENCH shop.catalog_cached.throughput $C_RPS req/s"
 echo "BENCH shop.catalog_cached.p99 $C_P99 ms"
@@ -102,3 +120,5 @@ echo "BENCH shop.catalog_uncached.throughput $U_RPS req/s"
 echo "BENCH shop.catalog_uncached.p99 $U_P99 ms"
 echo "BENCH shop.order_create.throughput $O_RPS req/s"
 echo "BENCH shop.order_create.p99 $O_P99 ms"
+echo "BENCH shop.order_create_hot.throughput $H_RPS req/s"
+echo "BENCH shop.order_create_hot.p99 $H_P99 ms"
