@@ -64,3 +64,8 @@ output "karpenter_queue_name" {
   description = "Karpenter interruption queue."
   value       = module.eks.karpenter_queue_name
 }
+
+output "aws_load_balancer_controller_role_arn" {
+  description = "IRSA role for the aws-load-balancer-controller service account (kube-system)."
+  value       = module.iam.load_balancer_controller_role_arn
+}

@@ -74,3 +74,8 @@ output "github_images_role_arn" {
   description = "Role for .github/workflows/images.yml (secret AWS_IMAGES_ROLE_ARN)."
   value       = module.iam.github_images_role_arn
 }
+
+output "aws_load_balancer_controller_role_arn" {
+  description = "IRSA role for the aws-load-balancer-controller service account (kube-system)."
+  value       = module.iam.load_balancer_controller_role_arn
+}

@@ -79,3 +79,19 @@ resource "aws_iam_role_policy_attachment" "github_images" {
   role       = aws_iam_role.github_images[0].name
   policy_arn = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser"
 }
+
+# AWS Load Balancer Controller (the public ALB + WAF in front of the Istio ingress).
+module "lb_controller_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.52.2"
+
+  role_name                              = "${var.name}-aws-load-balancer-controller"
+  attach_load_balancer_controller_policy = true
+  oidc_providers = {
+    eks = {
+      provider_arn               = var.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:aws-load-balancer-controller"]
+    }
+  }
+  tags = var.tags
+}

@@ -16,6 +16,7 @@ export const MODELS = {
   'autoscaling/v2/HorizontalPodAutoscaler': core('autoscaling', 'v2', 'HorizontalPodAutoscaler'),
   'policy/v1/PodDisruptionBudget': core('policy', 'v1', 'PodDisruptionBudget'),
   'networking.k8s.io/v1/NetworkPolicy': core('networking.k8s.io', 'v1', 'NetworkPolicy'),
+  'networking.k8s.io/v1/Ingress': core('networking.k8s.io', 'v1', 'Ingress'),
   'scheduling.k8s.io/v1/PriorityClass': core('scheduling.k8s.io', 'v1', 'PriorityClass'),
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': core('admissionregistration.k8s.io', 'v1', 'ValidatingAdmissionPolicy'),
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': core('admissionregistration.k8s.io', 'v1', 'ValidatingAdmissionPolicyBinding'),

@@ -36,11 +36,18 @@ for (const e of ENVS) test(`${e}: endpoints.env keys map to terraform outputs; d
   assert.equal(css.spec.provider.aws.region, tfv(e, 'region'));
 });
 
-for (const e of ENVS) test(`${e}: ingress Gateway host = terraform api_host; JWT required at the ingress except public paths`, { skip }, () => {
+for (const e of ENVS) test(`${e}: ALB (ACM cert, WAF, HTTPS only) -> Gateway host = terraform api_host; JWT required at the ingress except public paths`, { skip }, () => {
   const objs = render(`k8s/platform/istio-ingress/${e}`);
-  const host = tfv(e, 'api_host');
-  assert.deepEqual(find(objs, 'Gateway', 'public').spec.servers.map(s => s.hosts[0]), [host, host]);
   const ra = find(objs, 'RequestAuthentication', 'public-jwt');
+  const host = tfv(e, 'api_host');
+  assert.deepEqual(find(objs, 'Gateway', 'public').spec.servers.map(s => s.hosts), [[host]]);
+  const ing = find(objs, 'Ingress', 'public');
+  assert.deepEqual(ing.spec.tls[0].hosts, [host], 'ALB certificate (ACM, discovered from tls hosts) is for api_host');
+  assert.equal(ing.spec.rules[0].host, host);
+  assert.match(ing.metadata.annotations['alb.ingress.kubernetes.io/wafv2-acl-arn'], new RegExp(`^arn:aws:wafv2:${tfv(e, 'region')}:${tfv(e, 'account_id')}:regional/webacl/exchange-${e}/`), 'WAF of this env');
+  assert.equal(ing.metadata.annotations['alb.ingress.kubernetes.io/listen-ports'], '[{"HTTPS": 443}]', 'HTTPS only');
+  assert.equal(ing.spec.rules[0].http.paths[0].backend.service.name, loadOne(path.join(ROOT, 'k8s/platform/values/istio-ingress.yaml')).serviceAccount.name);
+  assert.equal(ra.spec.jwtRules[0].jwksUri, `https://${host}/v1/auth/jwks`);
   assert.equal(ra.spec.jwtRules[0].issuer, `https://${host}`);
   const ap = find(objs, 'AuthorizationPolicy', 'public-jwt');
   const jwtRule = ap.spec.rules.find(r => r.from);
