@@ -1,0 +1,750 @@
+/*
+ * trading-api's PostgreSQL and Redis access. Every SQL statement is a
+ * constant with $n parameters; handlers never see libpq.
+ *
+ * Idempotency of POST /v1/orders: order_requests holds one row per (user,
+ * client_order_id) with the order id taken when the key is first seen.
+ * Concurrent identical requests find the same id; the commit transaction
+ * locks that row, so exactly one order (and one outbox row) is written,
+ * and the wallet's hold, idempotent by order id, happens once.
+ * store_internal_order takes the same lock before it declares an order
+ * that does not exist abandoned, so the wallet never releases the hold of
+ * an order that is being committed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/db.h"
+#include "common/log.h"
+#include "common/migrate.h"
+#include "common/redis.h"
+#include "trading.h"
+#include "common/banned.h"
+
+static struct cm_db_pool *pool;
+static struct cm_redis *redis;
+
+int store_open(const char *url, const char *migrations_dir, int npool)
+{
+    char err[256];
+    if (cm_migrate_run(url, migrations_dir, "trading-api", NULL) < 0)
+        return -1;
+    struct cm_db_pool_config pc = {.url = url,
+                                   .max_conns = npool,
+                                   .acquire_timeout_ms = 2000,
+                                   .statement_timeout_ms = 5000,
+                                   .application_name = "trading-api"};
+    pool = cm_db_pool_open(&pc, err, sizeof err);
+    if (!pool) {
+        cm_error("trading-api: database: %s", err);
+        return -1;
+    }
+    struct cm_redis_config rc = {.url = trading_cfg.redis_url,
+                                 .connect_timeout_ms = 200,
+                                 .command_timeout_ms = 200,
+                                 .pool_size = 8};
+    redis = cm_redis_open(&rc, err, sizeof err);
+    if (!redis) {
+        cm_error("trading-api: redis: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+void store_close(void)
+{
+    cm_db_pool_close(pool);
+    pool = NULL;
+    cm_redis_close(redis);
+    redis = NULL;
+}
+
+int store_ping(void) { return cm_db_pool_ping(pool); }
+
+static int64_t i64(PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static void str(PGresult *r, int row, int col, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+int store_load_markets(struct market *out, size_t max, size_t *n)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    PGresult *r = cm_db_query(c,
+                              "SELECT symbol, base, quote, base_scale, quote_scale, tick, lot, "
+                              "min_qty, max_qty, min_price, max_price, band_bps, status "
+                              "FROM markets ORDER BY symbol",
+                              0, NULL);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    *n = 0;
+    for (int i = 0; i < PQntuples(r) && *n < max; i++) {
+        struct market *m = &out[(*n)++];
+        memset(m, 0, sizeof *m);
+        str(r, i, 0, m->symbol, sizeof m->symbol);
+        str(r, i, 1, m->base, sizeof m->base);
+        str(r, i, 2, m->quote, sizeof m->quote);
+        m->base_scale = (int)i64(r, i, 3);
+        m->quote_scale = (int)i64(r, i, 4);
+        m->tick = i64(r, i, 5);
+        m->lot = i64(r, i, 6);
+        m->min_qty = i64(r, i, 7);
+        m->max_qty = i64(r, i, 8);
+        m->min_price = i64(r, i, 9);
+        m->max_price = i64(r, i, 10);
+        m->band_bps = (int)i64(r, i, 11);
+        m->trading = strcmp(PQgetvalue(r, i, 12), "trading") == 0;
+    }
+    PQclear(r);
+    return ST_OK;
+}
+
+/* ---- reservations and placement ---------------------------------------- */
+
+int store_reserve(const char *user, const char *coid, const char *fp, uint64_t *order_id,
+                  char *fp_out, size_t fpsz)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    int rc = ST_ERR;
+    const char *p[] = {user, coid, fp};
+    PGresult *r = cm_db_query(c,
+                              "INSERT INTO order_requests (user_id, client_order_id, order_id, "
+                              "fingerprint) VALUES ($1, $2, nextval('order_id_seq'), $3) "
+                              "ON CONFLICT (user_id, client_order_id) DO NOTHING "
+                              "RETURNING order_id",
+                              3, p);
+    if (!r)
+        goto done;
+    if (PQntuples(r) == 1) {
+        *order_id = (uint64_t)i64(r, 0, 0);
+        rc = ST_OK;
+        goto done;
+    }
+    PQclear(r);
+    /* The key exists: renew it if the wallet abandoned it, else report it. */
+    r = cm_db_query(c,
+                    "UPDATE order_requests SET order_id = nextval('order_id_seq'), "
+                    "fingerprint = $3, abandoned = false, created_at = now() "
+                    "WHERE user_id = $1 AND client_order_id = $2 AND abandoned "
+                    "RETURNING order_id",
+                    3, p);
+    if (!r)
+        goto done;
+    if (PQntuples(r) == 1) {
+        *order_id = (uint64_t)i64(r, 0, 0);
+        rc = ST_OK;
+        goto done;
+    }
+    PQclear(r);
+    r = cm_db_query(c,
+                    "SELECT order_id, fingerprint FROM order_requests "
+                    "WHERE user_id = $1 AND client_order_id = $2",
+                    2, p);
+    if (!r || PQntuples(r) != 1)
+        goto done;
+    *order_id = (uint64_t)i64(r, 0, 0);
+    str(r, 0, 1, fp_out, fpsz);
+    rc = ST_EXISTS;
+done:
+    PQclear(r);
+    cm_db_release(pool, c);
+    return rc;
+}
+
+void store_unreserve(const char *user, const char *coid, uint64_t order_id)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, order_id);
+    const char *p[] = {user, coid, id};
+    cm_db_exec(c,
+               "DELETE FROM order_requests WHERE user_id = $1 AND client_order_id = $2 "
+               "AND order_id = $3 AND NOT EXISTS (SELECT 1 FROM orders WHERE id = $3)",
+               3, p, NULL);
+    cm_db_release(pool, c);
+}
+
+static int next_outbox_id(struct cm_db_conn *c, char *event_id, size_t n, char *id, size_t idn)
+{
+    PGresult *r = cm_db_query(c, "SELECT nextval('outbox_id_seq')", 0, NULL);
+    if (!r)
+        return -1;
+    snprintf(id, idn, "%s", PQgetvalue(r, 0, 0));
+    snprintf(event_id, n, "trading-api:%s", id);
+    PQclear(r);
+    return 0;
+}
+
+static int insert_outbox(struct cm_db_conn *c, const char *id, const char *market,
+                         const char *payload)
+{
+    const char *p[] = {id, market, payload};
+    return cm_db_exec(c, "INSERT INTO outbox (id, market, payload) VALUES ($1, $2, $3)", 3, p,
+                      NULL);
+}
+
+struct place_ctx {
+    const struct order_req *o;
+    const char *user, *fp;
+    uint64_t order_id;
+};
+
+static int place_tx(struct cm_db_conn *c, void *ctx)
+{
+    struct place_ctx *pc = ctx;
+    const struct order_req *o = pc->o;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, pc->order_id);
+    const char *k[] = {pc->user, o->client_order_id, id, pc->fp};
+    PGresult *r = cm_db_query(c,
+                              "SELECT order_id, abandoned FROM order_requests "
+                              "WHERE user_id = $1 AND client_order_id = $2 FOR UPDATE",
+                              2, k);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    int mine = found && (uint64_t)i64(r, 0, 0) == pc->order_id && PQgetvalue(r, 0, 1)[0] == 'f';
+    PQclear(r);
+    if (found && !mine)
+        return ST_ABANDONED;
+    if (!found) {
+        /* A concurrent twin gave the key up after a refusal: take it back. */
+        long n = 0;
+        if (cm_db_exec(c,
+                       "INSERT INTO order_requests (user_id, client_order_id, order_id, "
+                       "fingerprint) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                       4, k, &n) < 0)
+            return -1;
+        if (n != 1)
+            return ST_ABANDONED;
+    }
+    char price[24], qty[24], quote[24];
+    snprintf(price, sizeof price, "%lld", (long long)o->price);
+    snprintf(qty, sizeof qty, "%lld", (long long)o->qty);
+    snprintf(quote, sizeof quote, "%lld", (long long)o->quote);
+    const char *p[] = {id,
+                       pc->user,
+                       o->client_order_id,
+                       o->m->symbol,
+                       side_name(o->side),
+                       type_name(o->type),
+                       tif_name(o->tif),
+                       o->post_only ? "true" : "false",
+                       o->stp,
+                       o->has_price ? price : NULL,
+                       o->has_qty ? qty : NULL,
+                       o->has_quote ? quote : NULL};
+    long n = 0;
+    if (cm_db_exec(c,
+                   "INSERT INTO orders (id, user_id, client_order_id, market, side, type, "
+                   "time_in_force, post_only, stp, price, quantity, quote_amount) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                   "ON CONFLICT DO NOTHING",
+                   12, p, &n) < 0)
+        return -1;
+    if (n == 0)
+        return ST_EXISTS;
+    char event_id[48], oid[24];
+    if (next_outbox_id(c, event_id, sizeof event_id, oid, sizeof oid) < 0)
+        return -1;
+    char *payload = place_command_json(o, pc->user, pc->order_id, event_id);
+    int rc = payload ? insert_outbox(c, oid, o->m->symbol, payload) : -1;
+    free(payload);
+    return rc;
+}
+
+int store_place(const struct order_req *o, const char *user, uint64_t order_id, const char *fp)
+{
+    struct place_ctx pc = {.o = o, .user = user, .fp = fp, .order_id = order_id};
+    struct cm_db_error err;
+    int rc = cm_db_tx(pool, place_tx, &pc, 2, &err);
+    if (rc < 0)
+        cm_error("trading-api: placing order %" PRIu64 " failed: %s %s", order_id, err.sqlstate,
+                 err.message);
+    return rc;
+}
+
+/* ---- reading orders ---------------------------------------------------- */
+
+#define ORDER_COLS                                                                                 \
+    "id, user_id, client_order_id, market, side, type, time_in_force, post_only, stp, price, "     \
+    "quantity, quote_amount, status, reject_reason, end_reason, filled_quantity, filled_quote, "   \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                 \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+static void row_of(PGresult *r, int i, struct order_row *o)
+{
+    memset(o, 0, sizeof *o);
+    o->id = (uint64_t)i64(r, i, 0);
+    str(r, i, 1, o->user_id, sizeof o->user_id);
+    str(r, i, 2, o->client_order_id, sizeof o->client_order_id);
+    str(r, i, 3, o->market, sizeof o->market);
+    o->side = strcmp(PQgetvalue(r, i, 4), "sell") == 0 ? SIDE_SELL : SIDE_BUY;
+    o->type = strcmp(PQgetvalue(r, i, 5), "market") == 0 ? OT_MARKET : OT_LIMIT;
+    const char *tif = PQgetvalue(r, i, 6);
+    o->tif = strcmp(tif, "IOC") == 0 ? TIF_IOC : strcmp(tif, "FOK") == 0 ? TIF_FOK : TIF_GTC;
+    o->post_only = PQgetvalue(r, i, 7)[0] == 't';
+    str(r, i, 8, o->stp, sizeof o->stp);
+    o->has_price = !PQgetisnull(r, i, 9);
+    o->price = i64(r, i, 9);
+    o->has_qty = !PQgetisnull(r, i, 10);
+    o->qty = i64(r, i, 10);
+    o->has_quote = !PQgetisnull(r, i, 11);
+    o->quote = i64(r, i, 11);
+    str(r, i, 12, o->status, sizeof o->status);
+    str(r, i, 13, o->reject_reason, sizeof o->reject_reason);
+    str(r, i, 14, o->end_reason, sizeof o->end_reason);
+    o->filled_qty = i64(r, i, 15);
+    o->filled_quote = i64(r, i, 16);
+    str(r, i, 17, o->created_at, sizeof o->created_at);
+    str(r, i, 18, o->updated_at, sizeof o->updated_at);
+}
+
+int store_order_get(uint64_t id, const char *user, struct order_row *out)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRIu64, id);
+    const char *p[] = {ids, user};
+    PGresult *r = cm_db_query(c,
+                              "SELECT " ORDER_COLS
+                              " FROM orders WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
+                              2, p);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    int rc = PQntuples(r) == 1 ? ST_OK : ST_NONE;
+    if (rc == ST_OK)
+        row_of(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static int terminal(const char *status)
+{
+    return strcmp(status, "filled") == 0 || strcmp(status, "cancelled") == 0 ||
+           strcmp(status, "expired") == 0 || strcmp(status, "rejected") == 0;
+}
+
+struct cancel_ctx {
+    uint64_t id;
+    const char *user, *market;
+    struct order_row *row;
+    long open_orders;
+};
+
+static int cancel_tx(struct cm_db_conn *c, void *ctx)
+{
+    struct cancel_ctx *cc = ctx;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRIu64, cc->id);
+    const char *p[] = {ids, cc->user};
+    PGresult *r = cm_db_query(
+        c, "SELECT " ORDER_COLS " FROM orders WHERE id = $1 AND user_id = $2 FOR UPDATE", 2, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return ST_NONE;
+    }
+    row_of(r, 0, cc->row);
+    PQclear(r);
+    if (terminal(cc->row->status))
+        return ST_CONFLICT;
+    char event_id[48], oid[24];
+    if (next_outbox_id(c, event_id, sizeof event_id, oid, sizeof oid) < 0)
+        return -1;
+    char *payload = cancel_command_json(cc->row->market, cc->user, cc->id, event_id);
+    int rc = payload ? insert_outbox(c, oid, cc->row->market, payload) : -1;
+    free(payload);
+    return rc;
+}
+
+int store_cancel(uint64_t id, const char *user, struct order_row *out)
+{
+    struct cancel_ctx cc = {.id = id, .user = user, .row = out};
+    return cm_db_tx(pool, cancel_tx, &cc, 2, NULL);
+}
+
+static int cancel_all_tx(struct cm_db_conn *c, void *ctx)
+{
+    struct cancel_ctx *cc = ctx;
+    const char *p[] = {cc->user, cc->market};
+    PGresult *r = cm_db_query(c,
+                              "SELECT count(*) FROM orders WHERE user_id = $1 AND market = $2 "
+                              "AND status IN ('pending', 'open', 'partially_filled')",
+                              2, p);
+    if (!r)
+        return -1;
+    cc->open_orders = (long)i64(r, 0, 0);
+    PQclear(r);
+    char event_id[48], oid[24];
+    if (next_outbox_id(c, event_id, sizeof event_id, oid, sizeof oid) < 0)
+        return -1;
+    char *payload = cancel_command_json(cc->market, cc->user, 0, event_id);
+    int rc = payload ? insert_outbox(c, oid, cc->market, payload) : -1;
+    free(payload);
+    return rc;
+}
+
+int store_cancel_all(const char *market, const char *user, long *open_orders)
+{
+    struct cancel_ctx cc = {.user = user, .market = market};
+    int rc = cm_db_tx(pool, cancel_all_tx, &cc, 2, NULL);
+    *open_orders = cc.open_orders;
+    return rc;
+}
+
+int store_orders_list(const char *user, const char *market, const char *status,
+                      uint64_t before_id, int limit, struct order_row **rows, size_t *n)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    char before[24], lim[16];
+    snprintf(before, sizeof before, "%" PRIu64, before_id);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {user, market, status, before, lim};
+    PGresult *r = cm_db_query(
+        c,
+        "SELECT " ORDER_COLS " FROM orders WHERE user_id = $1 "
+        "AND ($2::text IS NULL OR market = $2) "
+        "AND ($3::text IS NULL OR status = $3 "
+        "     OR ($3 = 'active' AND status IN ('pending', 'open', 'partially_filled')) "
+        "     OR ($3 = 'closed' AND status IN ('filled', 'cancelled', 'expired', 'rejected'))) "
+        "AND ($4::bigint = 0 OR id < $4::bigint) ORDER BY id DESC LIMIT $5::int",
+        5, p);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    *n = (size_t)PQntuples(r);
+    *rows = calloc(*n ? *n : 1, sizeof **rows);
+    if (!*rows) {
+        PQclear(r);
+        return ST_ERR;
+    }
+    for (size_t i = 0; i < *n; i++)
+        row_of(r, (int)i, &(*rows)[i]);
+    PQclear(r);
+    return ST_OK;
+}
+
+int store_internal_order(uint64_t id, struct order_row *out)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRIu64, id);
+    const char *p[] = {ids};
+    int rc = ST_ERR;
+    PGresult *r = NULL;
+    if (cm_db_exec(c, "BEGIN", 0, NULL, NULL) < 0)
+        goto done;
+    /* Wait for a placement holding the key (it locks this row first). */
+    r = cm_db_query(c, "SELECT 1 FROM order_requests WHERE order_id = $1 FOR UPDATE", 1, p);
+    if (!r)
+        goto done;
+    PQclear(r);
+    r = cm_db_query(c, "SELECT " ORDER_COLS " FROM orders WHERE id = $1", 1, p);
+    if (!r)
+        goto done;
+    if (PQntuples(r) == 1) {
+        row_of(r, 0, out);
+        rc = ST_OK;
+    } else if (cm_db_exec(c, "UPDATE order_requests SET abandoned = true WHERE order_id = $1", 1,
+                          p, NULL) == 0) {
+        rc = ST_NONE;
+    }
+    if (rc != ST_ERR && cm_db_exec(c, "COMMIT", 0, NULL, NULL) < 0)
+        rc = ST_ERR;
+done:
+    PQclear(r);
+    cm_db_release(pool, c); /* rolls back what was left open */
+    return rc;
+}
+
+/* ---- outbox ------------------------------------------------------------ */
+
+int store_outbox_relay(int max, outbox_fn fn, void *ctx)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, 1000);
+    if (!c)
+        return -1;
+    int rc = -1;
+    PGresult *r = NULL;
+    struct outbox_row *rows = NULL;
+    int *published = NULL;
+    struct cm_buf ids;
+    cm_buf_init(&ids, 0);
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", max);
+    const char *p[] = {lim};
+    /* Not cm_db_tx: the callback produces to Kafka, which must not be
+     * repeated by a transaction retry. */
+    if (cm_db_exec(c, "BEGIN", 0, NULL, NULL) < 0)
+        goto done;
+    r = cm_db_query(c, "SELECT pg_try_advisory_xact_lock(7413001)", 0, NULL);
+    if (!r)
+        goto done;
+    if (PQgetvalue(r, 0, 0)[0] != 't') {
+        rc = 0; /* another replica relays */
+        goto done;
+    }
+    PQclear(r);
+    r = cm_db_query(c,
+                    "SELECT id, market, payload FROM outbox WHERE published_at IS NULL "
+                    "ORDER BY id LIMIT $1::int",
+                    1, p);
+    if (!r)
+        goto done;
+    size_t n = (size_t)PQntuples(r);
+    if (n == 0) {
+        rc = 0;
+        goto done;
+    }
+    rows = calloc(n, sizeof *rows);
+    published = calloc(n, sizeof *published);
+    if (!rows || !published)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        rows[i].id = i64(r, (int)i, 0);
+        str(r, (int)i, 1, rows[i].market, sizeof rows[i].market);
+        rows[i].payload = PQgetvalue(r, (int)i, 2);
+    }
+    fn(ctx, rows, n, published);
+    cm_buf_puts(&ids, "{");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (published[i])
+            cm_buf_printf(&ids, "%s%lld", k++ ? "," : "", (long long)rows[i].id);
+    cm_buf_puts(&ids, "}");
+    if (k > 0) {
+        const char *q[] = {ids.data};
+        if (cm_db_exec(c, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                       1, q, NULL) < 0)
+            goto done;
+    }
+    if (cm_db_exec(c, "COMMIT", 0, NULL, NULL) < 0)
+        goto done;
+    rc = (int)n;
+done:
+    if (rc <= 0)
+        cm_db_exec(c, "ROLLBACK", 0, NULL, NULL);
+    PQclear(r);
+    free(rows);
+    free(published);
+    cm_buf_release(&ids);
+    cm_db_release(pool, c);
+    return rc;
+}
+
+int store_outbox_stats(long *pending, double *oldest_age_s)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, 500);
+    if (!c)
+        return -1;
+    PGresult *r = cm_db_query(c,
+                              "SELECT count(*), COALESCE((EXTRACT(EPOCH FROM now() - min(created_at)) "
+                              "* 1000)::bigint, 0) FROM outbox WHERE published_at IS NULL",
+                              0, NULL);
+    cm_db_release(pool, c);
+    if (!r)
+        return -1;
+    *pending = (long)i64(r, 0, 0);
+    *oldest_age_s = (double)i64(r, 0, 1) / 1000.0;
+    PQclear(r);
+    return 0;
+}
+
+/* ---- read model -------------------------------------------------------- */
+
+/* Advances (market, stream) to seq unless it is already there: 1 applied
+ * now, 0 already applied, -1 error. Same transaction as the effect. */
+static int advance(struct cm_db_conn *c, const char *market, const char *stream, int64_t seq)
+{
+    char s[24];
+    snprintf(s, sizeof s, "%lld", (long long)seq);
+    const char *p[] = {market, stream, s};
+    long n = 0;
+    if (cm_db_exec(c,
+                   "INSERT INTO applied_seq (market, stream, seq) VALUES ($1, $2, $3) "
+                   "ON CONFLICT (market, stream) DO UPDATE SET seq = EXCLUDED.seq "
+                   "WHERE applied_seq.seq < EXCLUDED.seq",
+                   3, p, &n) < 0)
+        return -1;
+    return n == 1;
+}
+
+static int order_event_tx(struct cm_db_conn *c, void *ctx)
+{
+    const struct order_event *e = ctx;
+    int a = advance(c, e->market, "events", e->seq);
+    if (a <= 0)
+        return a < 0 ? -1 : ST_EXISTS;
+    if (!e->order_id || !e->status)
+        return 0; /* nothing to change (a rejected cancel, cancel_all) */
+    char fq[24], fqt[24];
+    snprintf(fq, sizeof fq, "%lld", (long long)e->filled_qty);
+    snprintf(fqt, sizeof fqt, "%lld", (long long)e->filled_quote);
+    const char *p[] = {e->order_id, e->status, e->has_filled ? fq : NULL,
+                       e->has_filled ? fqt : NULL, e->reason};
+    /* Statuses only move forward: pending -> open -> partially_filled ->
+     * terminal; fills are cumulative, so a later event wins. */
+    return cm_db_exec(
+        c,
+        "UPDATE orders SET status = CASE "
+        "  WHEN $2 = 'open' AND status <> 'pending' THEN status ELSE $2 END, "
+        "filled_quantity = COALESCE($3::bigint, filled_quantity), "
+        "filled_quote = COALESCE($4::bigint, filled_quote), "
+        "reject_reason = CASE WHEN $2 = 'rejected' THEN $5 ELSE reject_reason END, "
+        "end_reason = CASE WHEN $2 IN ('cancelled', 'expired') THEN $5 ELSE end_reason END, "
+        "updated_at = now() "
+        "WHERE id = $1::bigint AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')",
+        5, p, NULL);
+}
+
+int store_apply_order_event(const struct order_event *e)
+{
+    return cm_db_tx(pool, order_event_tx, (void *)e, 3, NULL);
+}
+
+static int trade_tx(struct cm_db_conn *c, void *ctx)
+{
+    const struct trade_event *t = ctx;
+    int a = advance(c, t->market, "trades", t->seq);
+    if (a <= 0)
+        return a < 0 ? -1 : ST_EXISTS;
+    char seq[24], tsus[24], price[24], qty[24], quote[24];
+    snprintf(seq, sizeof seq, "%lld", (long long)t->seq);
+    snprintf(tsus, sizeof tsus, "%lld", (long long)t->ts_us);
+    snprintf(price, sizeof price, "%lld", (long long)t->price);
+    snprintf(qty, sizeof qty, "%lld", (long long)t->qty);
+    snprintf(quote, sizeof quote, "%lld", (long long)t->quote);
+    const char *p[] = {t->market, seq,   t->id,         t->ts,          tsus,
+                       price,     qty,   quote,         t->taker_side,  t->taker_order_id,
+                       t->maker_order_id};
+    return cm_db_exec(c,
+                      "INSERT INTO trades (market, seq, id, ts, ts_us, price, quantity, "
+                      "quote_amount, taker_side, taker_order_id, maker_order_id) VALUES "
+                      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                      11, p, NULL);
+}
+
+int store_apply_trade(const struct trade_event *t)
+{
+    return cm_db_tx(pool, trade_tx, (void *)t, 3, NULL);
+}
+
+/* ---- market data ------------------------------------------------------- */
+
+int store_trades_list(const char *market, int64_t before_seq, int limit, struct trade_row **rows,
+                      size_t *n)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    char before[24], lim[16];
+    snprintf(before, sizeof before, "%lld", (long long)before_seq);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {market, before, lim};
+    PGresult *r = cm_db_query(c,
+                              "SELECT seq, ts_us, price, quantity, quote_amount, id, ts, "
+                              "taker_side FROM trades WHERE market = $1 "
+                              "AND ($2::bigint = 0 OR seq < $2::bigint) "
+                              "ORDER BY seq DESC LIMIT $3::int",
+                              3, p);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    *n = (size_t)PQntuples(r);
+    *rows = calloc(*n ? *n : 1, sizeof **rows);
+    if (!*rows) {
+        PQclear(r);
+        return ST_ERR;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        struct trade_row *t = &(*rows)[i];
+        t->seq = i64(r, (int)i, 0);
+        t->ts_us = i64(r, (int)i, 1);
+        t->price = i64(r, (int)i, 2);
+        t->qty = i64(r, (int)i, 3);
+        t->quote = i64(r, (int)i, 4);
+        str(r, (int)i, 5, t->id, sizeof t->id);
+        str(r, (int)i, 6, t->ts, sizeof t->ts);
+        str(r, (int)i, 7, t->taker_side, sizeof t->taker_side);
+    }
+    PQclear(r);
+    return ST_OK;
+}
+
+int store_trades_range(const char *market, int64_t from_us, int64_t to_us, size_t max,
+                       struct trade_pt **pts, size_t *n)
+{
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    char from[24], to[24], lim[24];
+    snprintf(from, sizeof from, "%lld", (long long)from_us);
+    snprintf(to, sizeof to, "%lld", (long long)to_us);
+    snprintf(lim, sizeof lim, "%zu", max);
+    const char *p[] = {market, from, to, lim};
+    PGresult *r = cm_db_query(c,
+                              "SELECT ts_us, price, quantity, quote_amount FROM trades "
+                              "WHERE market = $1 AND ts_us >= $2::bigint AND ts_us < $3::bigint "
+                              "ORDER BY ts_us, seq LIMIT $4::bigint",
+                              4, p);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    *n = (size_t)PQntuples(r);
+    *pts = calloc(*n ? *n : 1, sizeof **pts);
+    if (!*pts) {
+        PQclear(r);
+        return ST_ERR;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        struct trade_pt *t = &(*pts)[i];
+        int64_t us = i64(r, (int)i, 0);
+        t->ts_ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+        t->price = i64(r, (int)i, 1);
+        t->qty = i64(r, (int)i, 2);
+        t->quote = i64(r, (int)i, 3);
+    }
+    PQclear(r);
+    return ST_OK;
+}
+
+int store_user_blocked(const char *user)
+{
+    char key[64];
+    snprintf(key, sizeof key, "risk:blocked:%s", user);
+    char *val = NULL;
+    size_t len = 0;
+    int rc = cm_redis_get(redis, key, &val, &len);
+    free(val);
+    if (rc < 0) {
+        /* Risk's pre-trade check also refuses blocked users; the Redis key
+         * is the fast path, so an outage of Redis does not stop trading. */
+        cm_warn("trading-api: redis unavailable, block check skipped for user %s", user);
+        return 0;
+    }
+    return rc == 1;
+}
