@@ -1,0 +1,115 @@
+/*
+ * gateway-echo PORT [THREADS]: a tiny upstream for the gateway's
+ * integration test and bench, on common/http_server.h.
+ *   GET  /ping         {"ok":true} (cheap: the bench's target)
+ *   ANY  /slow?ms=N    answers after N ms (default 2000)
+ *   ANY  /fail         500
+ *   ANY  (else)        echoes {"method","path","query":{..},"headers":{..},"body"}
+ * Header names are lower-cased in the echo. Not for production use.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/http_server.h"
+#include "common/json_http.h"
+#include "common/log.h"
+#include "../gateway.h"
+#include "common/banned.h"
+
+static void ping(struct cm_http_req *r)
+{
+    static const char body[] = "{\"ok\":true}";
+    cm_http_reply_static(r, 200, "application/json", body, sizeof body - 1);
+}
+
+static void fail(struct cm_http_req *r)
+{
+    cm_http_reply_error(r, 500, "internal", "asked to fail");
+}
+
+static void slow(struct cm_http_req *r)
+{
+    const char *q = cm_http_req_query(r, "ms");
+    long ms = q ? strtol(q, NULL, 10) : 2000;
+    if (ms < 0 || ms > 60000)
+        ms = 2000;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    cm_http_reply_json_str(r, 200, "{\"slow\":true}");
+}
+
+static int put(void *ctx, const char *key, const char *value)
+{
+    char name[128];
+    size_t i = 0;
+    for (; key[i] && i + 1 < sizeof name; i++)
+        name[i] = (char)((key[i] >= 'A' && key[i] <= 'Z') ? key[i] + 32 : key[i]);
+    name[i] = '\0';
+    cJSON_DeleteItemFromObjectCaseSensitive(ctx, name);
+    cJSON_AddStringToObject(ctx, name, value ? value : "");
+    return 0;
+}
+
+static int put_raw(void *ctx, const char *key, const char *value)
+{
+    cJSON_AddStringToObject(ctx, key, value ? value : "");
+    return 0;
+}
+
+static void echo(struct cm_http_req *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *h = cJSON_CreateObject(), *q = cJSON_CreateObject();
+    size_t len = 0;
+    const char *body = cm_http_req_body(r, &len);
+    cJSON_AddStringToObject(o, "method", cm_http_req_method(r));
+    cJSON_AddStringToObject(o, "path", cm_http_req_path(r));
+    gw_req_foreach_query(r, put_raw, q);
+    gw_req_foreach_header(r, put, h);
+    cJSON_AddItemToObject(o, "query", q);
+    cJSON_AddItemToObject(o, "headers", h);
+    cJSON_AddStringToObject(o, "body", body);
+    cm_http_set_header(r, "X-Echo", "1");
+    cm_http_reply_json(r, strcmp(cm_http_req_method(r), "POST") == 0 ? 201 : 200, o);
+}
+
+#define ALL(p, fn)                                                                               \
+    {"GET", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                      \
+        {"POST", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                 \
+        {"PUT", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                  \
+        {"PATCH", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                \
+    {                                                                                            \
+        "DELETE", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL                                  \
+    }
+
+static const struct cm_http_route routes[] = {
+    {"GET", "/ping", ping, CM_ROUTE_NO_LOG, NULL},
+    ALL("/slow", slow),
+    ALL("/fail", fail),
+    ALL("/*", echo),
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: gateway-echo PORT [THREADS]\n");
+        return 2;
+    }
+    cm_log_init("gateway-echo", CM_LOG_WARN);
+    struct cm_http_config hc;
+    cm_http_config_init(&hc);
+    hc.service = "gateway-echo";
+    hc.bind_addr = "127.0.0.1";
+    hc.port = (int)strtol(argv[1], NULL, 10);
+    hc.threads = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 8;
+    struct cm_http_server *s = cm_http_server_new(&hc, routes, sizeof routes / sizeof routes[0]);
+    if (!s || cm_http_server_start(s) < 0)
+        return 1;
+    int rc = cm_http_server_run_until_signal(s);
+    cm_http_server_free(s);
+    return rc == 0 ? 0 : 1;
+}
