@@ -57,3 +57,18 @@ for (const f of listBroken('argocd')) test(`broken argocd: ${path.basename(f)} i
   const errs = meta.check === 'bootstrap' ? checkBootstrap(docs[0]) : [...checkProjects(projs), ...checkApps(apps, projs, meta.env || 'dev')];
   assertRejected(errs, meta.expect, rel(f));
 });
+
+for (const e of ENVS) test(`${e}: IRSA role ARNs given to the charts are the roles terraform creates in the ${e} account`, () => {
+  const account = /account_id\s*=\s*"([0-9]{12})"/.exec(fs.readFileSync(path.join(ROOT, `terraform/envs/${e}/terraform.tfvars`), 'utf8'))[1];
+  const iam = fs.readFileSync(path.join(ROOT, 'terraform/modules/iam/main.tf'), 'utf8');
+  assert.match(iam, /name\s*=\s*"\$\{var\.name\}-\$\{each\.key\}"/);
+  assert.match(iam, /role_name\s*=\s*"\$\{var\.name\}-aws-load-balancer-controller"/);
+  assert.match(fs.readFileSync(path.join(ROOT, `terraform/envs/${e}/main.tf`), 'utf8'), /name = "exchange-\$\{var\.env\}"/);
+  const want = { 'external-secrets': `arn:aws:iam::${account}:role/exchange-${e}-external-secrets`,
+    'aws-load-balancer-controller': `arn:aws:iam::${account}:role/exchange-${e}-aws-load-balancer-controller` };
+  for (const [app, arn] of Object.entries(want)) {
+    const a = appsOf(e).find(x => x.metadata.name === `${app}-${e}`);
+    const p = a.spec.sources[0].helm.parameters.find(x => x.name === 'serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn');
+    assert.equal(p?.value, arn, `${app}-${e}`);
+  }
+});
