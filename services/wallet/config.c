@@ -46,6 +46,12 @@ int wallet_config_load(struct wallet_config *c)
     c->orders_topic = cm_config_string(&cfg, "WALLET_ORDERS_TOPIC", "exchange.orders.events");
     c->events_topic = cm_config_string(&cfg, "WALLET_EVENTS_TOPIC", "wallet.events");
     c->group_id = cm_config_string(&cfg, "WALLET_CONSUMER_GROUP", "wallet-settlement");
+    /* A SIGKILLed member holds its partitions until its session times out:
+     * keep that short so a restarted wallet resumes settling quickly. */
+    c->kafka_consumer_props =
+        cm_config_string(&cfg, "WALLET_KAFKA_CONSUMER_PROPS",
+                         "session.timeout.ms=6000;heartbeat.interval.ms=500;fetch.wait.max.ms=10;"
+                         "queued.min.messages=20000");
     c->withdraw_stream = cm_config_string(&cfg, "WITHDRAW_STREAM", "wallet:withdrawals");
     c->withdraw_group = cm_config_string(&cfg, "WITHDRAW_GROUP", "wallet-workers");
     c->log_level = cm_config_enum(&cfg, "LOG_LEVEL", "info", "debug|info|warn|error");

@@ -207,7 +207,7 @@ int settle_start(void)
     struct cm_kafka_consumer_config cc = {
         .kafka = {.brokers = wallet_cfg.kafka_brokers,
                   .client_id = "wallet",
-                  .props = "fetch.wait.max.ms=10;queued.min.messages=20000"},
+                  .props = wallet_cfg.kafka_consumer_props},
         .group_id = wallet_cfg.group_id,
         .topics = topics,
         .offset_reset = "earliest",

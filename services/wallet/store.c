@@ -373,11 +373,11 @@ static int settle_tx(struct cm_db_conn *c, void *arg)
         cm_buf_init(&b[i], 0);
     struct smap seen = {0}, accts = {0}, holds = {0};
     unsigned char *fresh = calloc(x->nt + 1, 1);
-    struct delta *d = calloc(x->nt * 4 + 1, sizeof *d);
+    struct delta *d = calloc(x->nt * TRADE_MAX_LEGS + 1, sizeof *d);
     struct hold_use *hu = calloc(x->nt * 2 + 1, sizeof *hu);
     size_t nd = 0, nh = 0, nfresh = 0;
     PGresult *res = NULL;
-    if (!fresh || !d || !hu || smap_init(&seen, x->nt) < 0 || smap_init(&accts, x->nt * 4) < 0 ||
+    if (!fresh || !d || !hu || smap_init(&seen, x->nt) < 0 || smap_init(&accts, x->nt * TRADE_MAX_LEGS) < 0 ||
         smap_init(&holds, x->nt * 2 + x->ne) < 0)
         goto out;
 

@@ -133,6 +133,7 @@ struct wallet_config {
     const char *trading_api_url; /* "" when unset */
     const char *trades_topic, *orders_topic, *events_topic, *group_id;
     const char *withdraw_stream, *withdraw_group;
+    const char *kafka_consumer_props;
     int log_level;
     unsigned threads;
     int db_conns;
