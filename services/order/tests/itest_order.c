@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,13 @@
 #include "common/banned.h"
 
 static int cat_port, ord_port;
+static const char *const *order_env; /* to respawn the order service */
+static char order_db_url[512];
+
+static void remember_db_url(char *dst, const char *src)
+{
+    snprintf(dst, 512, "%s", src);
+}
 static pid_t cat_pid, ord_pid;
 static int64_t prod_a, prod_b, prod_last;
 static redisContext *sub;
@@ -210,7 +218,7 @@ static int setup(void **state)
         return -1;
     cat_port = free_port();
     ord_port = free_port();
-    char e[8][1100];
+    static char e[8][1100]; /* static: the order service is respawned later */
     snprintf(e[0], sizeof e[0], "PORT=%d", cat_port);
     snprintf(e[1], sizeof e[1], "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
     snprintf(e[2], sizeof e[2], "REDIS_URL=%s", need_env("TEST_REDIS_URL"));
@@ -222,17 +230,27 @@ static int setup(void **state)
     snprintf(e[5], sizeof e[5], "KAFKA_BROKERS=%s", need_env("TEST_KAFKA_BROKERS"));
     snprintf(e[6], sizeof e[6], "CATALOG_URL=http://127.0.0.1:%d", cat_port);
     snprintf(ord_mig, sizeof ord_mig, "MIGRATIONS_DIR=%s/services/order/migrations", cwd);
-    const char *oenv[] = {e[3],
-                          e[4],
-                          e[2],
-                          e[5],
-                          e[6],
-                          ord_mig,
-                          "LOG_LEVEL=warn",
-                          "OUTBOX_POLL_INTERVAL=100ms",
-                          "CATALOG_TIMEOUT=1s",
-                          "CATALOG_BREAKER_OPEN=500ms",
-                          NULL};
+    static const char *oenv[] = {NULL,
+                                 NULL,
+                                 NULL,
+                                 NULL,
+                                 NULL,
+                                 NULL,
+                                 "LOG_LEVEL=warn",
+                                 "OUTBOX_POLL_INTERVAL=100ms",
+                                 "CATALOG_TIMEOUT=1s",
+                                 "CATALOG_BREAKER_OPEN=500ms",
+                                 "ADMIN_TOKEN=itest-admin",
+                                 NULL};
+    snprintf(e[7], sizeof e[7], "%s", ord_mig);
+    oenv[0] = e[3];
+    oenv[1] = e[4];
+    oenv[2] = e[2];
+    oenv[3] = e[5];
+    oenv[4] = e[6];
+    oenv[5] = e[7];
+    order_env = oenv;
+    remember_db_url(order_db_url, order_db);
     ord_pid = spawn_service("order", "order", oenv);
     if (wait_service(cat_pid, cat_port, "catalog", 20000) < 0 ||
         wait_service(ord_pid, ord_port, "order", 20000) < 0)
@@ -584,6 +602,68 @@ static void test_events_match_contract(void **state)
         fail_msg("events break proto/events/shop.orders.events: %s", text);
 }
 
+/* One SQL count on the order database. */
+static long order_db_count(const char *sql)
+{
+    PGconn *c = PQconnectdb(order_db_url);
+    long n = -1;
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static int kafka_has(const char *order_id_field, const char *to)
+{
+    int found = 0;
+    pthread_mutex_lock(&kc.mu);
+    for (int i = 0; i < kc.n; i++)
+        if (strstr(kc.values[i], order_id_field) && strstr(kc.values[i], to))
+            found = 1;
+    pthread_mutex_unlock(&kc.mu);
+    return found;
+}
+
+/* The outbox: with Kafka paused (fault injection) an order's event waits
+ * in PostgreSQL; the service is then killed (-9) and restarted, and the
+ * new process delivers it. A crash loses no event. */
+static void test_outbox_survives_crash(void **state)
+{
+    (void)state;
+    const char *admin[] = {"X-Admin-Token: itest-admin", NULL};
+    cJSON_Delete(
+        call_port(ord_port, "POST", "/admin/faults", admin, "{\"type\":\"kafka_pause\"}", 201));
+    cJSON *o = post_order(ALICE, "crash-1", order_body(prod_b, 1, 0, 0), 201);
+    char want[64];
+    snprintf(want, sizeof want, "\"order_id\":\"%lld\",", (long long)sid(o, "id"));
+    cJSON_Delete(o);
+    /* A negative condition needs a window: six relay periods (100 ms) in
+     * which the row must stay unsent while Kafka is paused. */
+    int64_t until = now_ms() + 600;
+    while (now_ms() < until) {
+        assert_true(order_db_count("SELECT count(*) FROM outbox WHERE sent_at IS NULL") >= 1);
+        usleep(50000);
+    }
+    assert_false(kafka_has(want, "\"to\":\"pending\""));
+
+    kill(ord_pid, SIGKILL);
+    assert_true(wait_exit(ord_pid, 10000) >= 0);
+    ord_pid = spawn_service("order", "order-restarted", order_env);
+    assert_int_equal(wait_service(ord_pid, ord_port, "order-restarted", 20000), 0);
+
+    int64_t end = now_ms() + 15000;
+    while (!kafka_has(want, "\"to\":\"pending\"") && now_ms() < end)
+        usleep(50000);
+    assert_true(kafka_has(want, "\"to\":\"pending\""));
+    end = now_ms() + 5000;
+    while (order_db_count("SELECT count(*) FROM outbox WHERE sent_at IS NULL") != 0 &&
+           now_ms() < end)
+        usleep(20000);
+    assert_int_equal(order_db_count("SELECT count(*) FROM outbox WHERE sent_at IS NULL"), 0);
+}
+
 static void test_catalog_down(void **state)
 {
     (void)state;
@@ -600,10 +680,15 @@ static void test_catalog_down(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validation),     cmocka_unit_test(test_create_and_idempotency),
-        cmocka_unit_test(test_last_item_race), cmocka_unit_test(test_state_machine),
-        cmocka_unit_test(test_visibility),     cmocka_unit_test(test_pubsub),
-        cmocka_unit_test(test_kafka_event),    cmocka_unit_test(test_events_match_contract),
+        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_create_and_idempotency),
+        cmocka_unit_test(test_last_item_race),
+        cmocka_unit_test(test_state_machine),
+        cmocka_unit_test(test_visibility),
+        cmocka_unit_test(test_pubsub),
+        cmocka_unit_test(test_kafka_event),
+        cmocka_unit_test(test_outbox_survives_crash),
+        cmocka_unit_test(test_events_match_contract),
         cmocka_unit_test(test_catalog_down),
     };
     return cmocka_run_group_tests_name("order", tests, setup, teardown);
