@@ -79,12 +79,15 @@ void h_stock_reserve(struct cm_http_req *r)
     }
     int replayed = 0;
     int64_t bad = 0, available = 0;
-    int64_t asked[RESERVE_MAX_ITEMS]; /* request order: the store sorts items */
-    for (size_t i = 0; i < in->nitems; i++)
+    /* The request's order (the store sorts items, a replay refills them):
+     * errors name the item by its index in the request. */
+    int64_t asked[RESERVE_MAX_ITEMS] = {0};
+    size_t nasked = in->nitems;
+    for (size_t i = 0; i < nasked; i++)
         asked[i] = in->items[i].product_id;
     int rc = store_stock_reserve(in, &replayed, &bad, &available);
     size_t index = 0;
-    while (index + 1 < in->nitems && asked[index] != bad)
+    while (index + 1 < nasked && asked[index] != bad)
         index++;
     if (rc == 0) {
         if (!replayed)
