@@ -9,3 +9,4 @@ $(eval $(call unit_test,gateway_test_upstreams,services/gateway/tests/test_upstr
 $(eval $(call unit_test,gateway_test_headers,services/gateway/tests/test_headers.c services/gateway/headers.c))
 $(eval $(call unit_test,gateway_test_ratelimit,services/gateway/tests/test_ratelimit.c services/gateway/ratelimit.c))
 $(eval $(call unit_test,gateway_test_validate,services/gateway/tests/test_validate.c services/gateway/validate.c))
+$(eval $(call integration_test,gateway_itest,services/gateway/tests/itest_gateway.c services/gateway/tests/gw_support.c))
