@@ -30,6 +30,8 @@ struct catalog_config {
     int64_t redis_timeout_ms;
     unsigned threads;
     size_t max_body;
+    int64_t drain_delay_ms;   /* readiness fails this long before accept stops */
+    int64_t drain_timeout_ms; /* in-flight requests get this long */
 };
 
 /* Reads the environment; -1 after printing one line per problem. */

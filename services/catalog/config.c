@@ -62,5 +62,9 @@ int catalog_config_load(struct catalog_config *c)
         c->cache_lock_ms = 50;
     if (c->redis_timeout_ms < 10)
         c->redis_timeout_ms = 10;
+    /* Kubernetes: a few seconds of failing readiness before the listener
+     * goes, so endpoints are removed first (k8s/base/<name>/configmap.yaml). */
+    c->drain_delay_ms = cm_config_duration_ms(&cfg, "DRAIN_DELAY", "0");
+    c->drain_timeout_ms = 1000 * cm_config_int(&cfg, "DRAIN_TIMEOUT_SECONDS", "10", 1, 600);
     return cm_config_finish(&cfg);
 }

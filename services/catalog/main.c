@@ -41,6 +41,8 @@ int main(void)
     http.threads = cfg.threads;
     http.max_body = cfg.max_body;
     http.admin_token = cfg.admin_token;
+    http.drain_delay_ms = (int)cfg.drain_delay_ms;
+    http.drain_timeout_ms = (int)cfg.drain_timeout_ms;
     struct cm_http_server *srv = cm_http_server_new(&http, catalog_routes, catalog_nroutes);
     /* Redis is not a readiness dependency: reads work (slower) without it. */
     if (!srv || cm_health_add_check(srv, "postgres", check_postgres, NULL, 2000) < 0 ||

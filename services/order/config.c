@@ -67,5 +67,9 @@ int order_config_load(struct order_config *c)
         c->catalog_breaker_open_ms = 100;
     if (c->relay_interval_ms < 10)
         c->relay_interval_ms = 10;
+    /* Kubernetes: a few seconds of failing readiness before the listener
+     * goes, so endpoints are removed first (k8s/base/<name>/configmap.yaml). */
+    c->drain_delay_ms = cm_config_duration_ms(&cfg, "DRAIN_DELAY", "0");
+    c->drain_timeout_ms = 1000 * cm_config_int(&cfg, "DRAIN_TIMEOUT_SECONDS", "10", 1, 600);
     return cm_config_finish(&cfg);
 }

@@ -37,6 +37,8 @@ struct order_config {
     unsigned threads;
     int db_conns;
     size_t max_body;
+    int64_t drain_delay_ms;   /* readiness fails this long before accept stops */
+    int64_t drain_timeout_ms; /* in-flight requests get this long */
 };
 int order_config_load(struct order_config *c);
 
