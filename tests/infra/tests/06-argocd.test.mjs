@@ -72,3 +72,26 @@ for (const e of ENVS) test(`${e}: IRSA role ARNs given to the charts are the rol
     assert.equal(p?.value, arn, `${app}-${e}`);
   }
 });
+
+test('docs/deploy.md names only files that exist, the pinned argo-cd chart and every wave correctly', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/deploy.md'), 'utf8');
+  const missing = [];
+  for (const m of doc.matchAll(/`([^`\s]+)`/g)) {
+    const p = m[1].replace(/\/$/, '');
+    if (!/^(terraform|k8s|argocd|policy|services|observability|tests|\.github|docs|\.sops\.yaml)(\/|$)/.test(p) || p.includes('*')) continue;
+    const expand = s => s.includes('<env>') ? ENVS.flatMap(e => expand(s.replace('<env>', e)))
+      : s.includes('<service>') || s.includes('<name>') ? ['gateway', 'wallet'].flatMap(x => expand(s.replace(/<service>|<name>/, x))) : [s];
+    const alts = p.replace(/\{([^}]+)\}/, (_, g) => `{${g}}`);
+    const variants = /\{([^}]+)\}/.test(alts) ? /\{([^}]+)\}/.exec(alts)[1].split(',').map(v => alts.replace(/\{[^}]+\}/, v)) : [p];
+    for (const v of variants.flatMap(expand)) if (!fs.existsSync(path.join(ROOT, v))) missing.push(v);
+  }
+  assert.deepEqual([...new Set(missing)], []);
+  const version = /argo\/argo-cd chart, version ([0-9.]+)/.exec(fs.readFileSync(path.join(ROOT, 'argocd/bootstrap/values.yaml'), 'utf8'))[1];
+  assert.match(doc, new RegExp(`argo/argo-cd --version ${version.replace(/\./g, '\\.')}`));
+  const waves = new Map();
+  for (const a of appsOf('dev')) waves.set(a.metadata.name.replace(/-dev$/, ''), Number(a.metadata.annotations['argocd.argoproj.io/sync-wave']));
+  for (const row of doc.matchAll(/^\| (-?[0-9]) \| (.+) \|$/gm)) for (const n of row[2].matchAll(/`([a-z-]+)`/g))
+    if (waves.has(n[1])) assert.equal(waves.get(n[1]), Number(row[1]), `docs put ${n[1]} in wave ${row[1]}`);
+  for (const [n, w] of waves) if (!['gateway', 'trading-api', 'matching', 'wallet', 'risk', 'catalog', 'order', 'exchange-mesh'].includes(n))
+    assert.match(doc, new RegExp(`\\| ${w} \\|[^\\n]*\`${n}\``), `docs do not list ${n} in wave ${w}`);
+});
