@@ -49,6 +49,7 @@ int order_config_load(struct order_config *c)
     c->database_url = cm_config_url(&cfg, "DATABASE_URL", NULL, "postgres://,postgresql://");
     c->redis_url = cm_config_url(&cfg, "REDIS_URL", NULL, "redis://");
     c->kafka_brokers = cm_config_string(&cfg, "KAFKA_BROKERS", NULL);
+    c->kafka_props = cm_config_string(&cfg, "KAFKA_PROPS", "");
     c->catalog_url = cm_config_url(&cfg, "CATALOG_URL", NULL, "http://,https://");
     c->admin_token = cm_config_string(&cfg, "ADMIN_TOKEN", "");
     c->migrations_dir = find_migrations();

@@ -191,8 +191,13 @@ int events_start(const struct order_config *cfg)
         cm_error("order: bad REDIS_URL");
         return -1;
     }
+    /* linger.ms=1: the relay waits for each batch, so do not hold it back;
+     * KAFKA_PROPS comes last and may override it. */
+    char props[2048];
+    snprintf(props, sizeof props, "linger.ms=1%s%s", *cfg->kafka_props ? ";" : "",
+             cfg->kafka_props);
     struct cm_kafka_config kc = {
-        .brokers = cfg->kafka_brokers, .client_id = "order", .props = "linger.ms=1"};
+        .brokers = cfg->kafka_brokers, .client_id = "order", .props = props};
     char err[256];
     g.producer = cm_kafka_producer_open(&kc, err, sizeof err);
     if (!g.producer) {

@@ -25,6 +25,7 @@ struct order_config {
     const char *database_url;
     const char *redis_url;
     const char *kafka_brokers;
+    const char *kafka_props; /* extra librdkafka properties (SASL/TLS in k8s) */
     const char *catalog_url;
     const char *admin_token;
     const char *migrations_dir;
