@@ -1,0 +1,206 @@
+/*
+ * trading_load: open-loop load for POST /v1/orders at a fixed rate
+ * (Debian's wrk has no -R). CONNS keep-alive connections, one thread
+ * each; thread k sends its i-th request at start + (i * CONNS + k) / RATE
+ * and the latency is measured from that scheduled time, so a stall shows
+ * up in the percentiles instead of silently lowering the rate
+ * (no coordinated omission).
+ *
+ *   trading_load PORT RATE SECONDS CONNS [RUN_ID]
+ *
+ * Prints: "sent N ok N errors N rate R p50 X p90 X p99 X max X" (ms) and,
+ * with TRADING_LOAD_IDS=path, the accepted order ids one a line.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/banned.h"
+
+static int port, conns;
+static double rate, seconds;
+static const char *run_id = "r";
+static int64_t t0;
+
+struct worker {
+    int k;
+    double *lat;
+    size_t n, ok, err;
+    char (*ids)[24];
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads one response (headers + Content-Length body); status or -1. */
+static int read_response(int fd, char *buf, size_t cap, char *id, size_t idsz)
+{
+    size_t len = 0;
+    char *body = NULL;
+    long clen = -1;
+    for (;;) {
+        ssize_t k = read(fd, buf + len, cap - 1 - len);
+        if (k <= 0)
+            return -1;
+        len += (size_t)k;
+        buf[len] = 0;
+        if (!body && (body = strstr(buf, "\r\n\r\n"))) {
+            body += 4;
+            char *cl = strcasestr(buf, "\r\nContent-Length:");
+            clen = cl ? strtol(cl + 17, NULL, 10) : 0;
+        }
+        if (body && (long)(len - (size_t)(body - buf)) >= clen)
+            break;
+        if (len >= cap - 1)
+            return -1;
+    }
+    int status = (int)strtol(buf + 9, NULL, 10);
+    char *p = strstr(body, "\"id\":\"");
+    id[0] = 0;
+    if (p) {
+        p += 6;
+        size_t i = 0;
+        while (p[i] && p[i] != '"' && i + 1 < idsz) {
+            id[i] = p[i];
+            i++;
+        }
+        id[i] = 0;
+    }
+    return status;
+}
+
+static void *run(void *arg)
+{
+    struct worker *w = arg;
+    int fd = dial();
+    char req[1024], body[512], buf[8192];
+    size_t total = (size_t)(rate * seconds / conns);
+    for (size_t i = 0; i < total; i++) {
+        int64_t due = t0 + (int64_t)(((double)i * conns + w->k) * 1e9 / rate);
+        int64_t now = now_ns();
+        if (due > now) {
+            struct timespec ts = {.tv_sec = (due - now) / 1000000000,
+                                  .tv_nsec = (due - now) % 1000000000};
+            nanosleep(&ts, NULL);
+        }
+        int bl = snprintf(body, sizeof body,
+                          "{\"market\":\"BTC-USDT\",\"side\":\"%s\",\"type\":\"limit\","
+                          "\"price\":\"%s\",\"quantity\":\"0.001\",\"time_in_force\":\"GTC\","
+                          "\"client_order_id\":\"%s-%d-%zu\"}",
+                          i % 2 ? "sell" : "buy", i % 2 ? "30100.00" : "29900.00", run_id, w->k,
+                          i);
+        int rl = snprintf(req, sizeof req,
+                          "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n"
+                          "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                          1000 + w->k, bl, body);
+        int status = -1;
+        char id[24];
+        for (int attempt = 0; attempt < 2 && status < 0; attempt++) {
+            if (fd < 0)
+                fd = dial();
+            if (fd >= 0 && write(fd, req, (size_t)rl) == rl)
+                status = read_response(fd, buf, sizeof buf, id, sizeof id);
+            if (status < 0 && fd >= 0) {
+                close(fd);
+                fd = -1;
+            }
+        }
+        w->lat[w->n++] = (double)(now_ns() - due) / 1e6;
+        if (status == 202 || status == 200) {
+            if (w->ids)
+                snprintf(w->ids[w->ok], sizeof w->ids[w->ok], "%s", id);
+            w->ok++;
+        } else {
+            w->err++;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: trading_load PORT RATE SECONDS CONNS [RUN_ID]\n");
+        return 2;
+    }
+    port = (int)strtol(argv[1], NULL, 10);
+    rate = strtod(argv[2], NULL);
+    seconds = strtod(argv[3], NULL);
+    conns = (int)strtol(argv[4], NULL, 10);
+    if (argc > 5)
+        run_id = argv[5];
+    if (port <= 0 || rate <= 0 || seconds <= 0 || conns <= 0)
+        return 2;
+    const char *ids_path = getenv("TRADING_LOAD_IDS");
+    size_t per = (size_t)(rate * seconds / conns) + 1;
+    struct worker *w = calloc((size_t)conns, sizeof *w);
+    pthread_t *th = calloc((size_t)conns, sizeof *th);
+    t0 = now_ns() + 50000000;
+    for (int k = 0; k < conns; k++) {
+        w[k].k = k;
+        w[k].lat = calloc(per, sizeof *w[k].lat);
+        if (ids_path)
+            w[k].ids = calloc(per, sizeof *w[k].ids);
+        pthread_create(&th[k], NULL, run, &w[k]);
+    }
+    size_t n = 0, ok = 0, err = 0;
+    for (int k = 0; k < conns; k++) {
+        pthread_join(th[k], NULL);
+        n += w[k].n;
+        ok += w[k].ok;
+        err += w[k].err;
+    }
+    double elapsed = (double)(now_ns() - t0) / 1e9;
+    double *all = calloc(n ? n : 1, sizeof *all);
+    size_t m = 0;
+    FILE *ids = ids_path ? fopen(ids_path, "w") : NULL;
+    for (int k = 0; k < conns; k++) {
+        memcpy(all + m, w[k].lat, w[k].n * sizeof *all);
+        m += w[k].n;
+        for (size_t i = 0; ids && i < w[k].ok; i++)
+            fprintf(ids, "%s\n", w[k].ids[i]);
+    }
+    if (ids)
+        fclose(ids);
+    qsort(all, n, sizeof *all, cmp);
+#define PCT(p) (n ? all[(size_t)((double)(n - 1) * (p))] : 0.0)
+    printf("sent %zu ok %zu errors %zu rate %.0f p50 %.3f p90 %.3f p99 %.3f max %.3f\n", n, ok,
+           err, (double)n / elapsed, PCT(0.5), PCT(0.9), PCT(0.99), n ? all[n - 1] : 0.0);
+    return err > 0;
+}
