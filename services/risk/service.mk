@@ -6,3 +6,7 @@ RISK_LIB := $(sort $(filter-out services/risk/main.c,$(wildcard services/risk/*.
 $(eval $(call c_program,risk,services/risk/main.c $(RISK_LIB)))
 
 $(eval $(call unit_test,risk_test_engine,services/risk/tests/test_engine.c $(RISK_ENGINE)))
+
+# Integration test: the real binary against the fixture's Redis and devkafka
+# (HTTP/process helpers shared with the shop's tests).
+$(eval $(call integration_test,risk_itest,services/risk/tests/itest_risk.c services/catalog/tests/shop_support.c))
