@@ -40,16 +40,21 @@ export function loadDocs(file, text = fs.readFileSync(file, 'utf8')) {
 export const loadOne = f => loadDocs(f)[0];
 
 let kubectlState;
+// { ok, version, kustomize, reason }: kubectl with a kustomize new enough for components (v5+).
 export function kubectl() {
   if (kubectlState === undefined) {
     try {
       const v = JSON.parse(execFileSync('kubectl', ['version', '--client', '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-      kubectlState = { ok: true, version: v.clientVersion.gitVersion, kustomize: v.kustomizeVersion };
-    } catch { kubectlState = { ok: false }; }
+      const kmajor = Number((/^v?([0-9]+)/.exec(v.kustomizeVersion || '') || [])[1] || 0);
+      kubectlState = kmajor >= 5 ? { ok: true, version: v.clientVersion.gitVersion, kustomize: v.kustomizeVersion }
+        : { ok: false, reason: `kubectl ${v.clientVersion?.gitVersion} has kustomize ${v.kustomizeVersion || 'unknown'}, too old for components (need kubectl >= 1.27, kustomize v5: https://kubernetes.io/docs/tasks/tools/); render checks NOT run` };
+    } catch { kubectlState = { ok: false, reason: KUBECTL_SKIP }; }
   }
   return kubectlState;
 }
 export const KUBECTL_SKIP = 'kubectl not found (install kubectl >= 1.27 with built-in kustomize v5: https://kubernetes.io/docs/tasks/tools/); render checks NOT run';
+// false, or the reason the render-dependent tests are skipped.
+export const kubectlSkip = () => kubectl().ok ? false : kubectl().reason;
 
 const renderCache = new Map();
 // kubectl kustomize DIR -> objects (cached). Throws with kubectl's message on failure.

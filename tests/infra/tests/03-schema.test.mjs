@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, walk, loadDocs, rel, render, kubectl, KUBECTL_SKIP, listBroken, fixtureMeta, assertRejected, id } from '../lib/common.mjs';
+import { ROOT, walk, loadDocs, rel, render, kubectlSkip, listBroken, fixtureMeta, assertRejected, id } from '../lib/common.mjs';
 import { validateObject } from '../lib/schemas.mjs';
 import { kustomizations } from '../lib/kustomize.mjs';
 
-const skip = kubectl().ok ? false : KUBECTL_SKIP;
+const skip = kubectlSkip();
 
 test('every object of every rendered kustomization validates strictly against its schema', { skip }, () => {
   const bad = []; let n = 0;

@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ENVS, render, rel, kubectl, KUBECTL_SKIP, listBroken, fixtureMeta, assertRejected, find } from '../lib/common.mjs';
+import { ENVS, render, rel, kubectlSkip, listBroken, fixtureMeta, assertRejected, find } from '../lib/common.mjs';
 import * as K from '../lib/k8s-checks.mjs';
 import * as F from '../lib/flows.mjs';
 
-const skip = kubectl().ok ? false : KUBECTL_SKIP;
+const skip = kubectlSkip();
 export const CHECKS = {
   services: K.checkServices, canaries: K.checkCanaries, scaling: K.checkScaling, pdbs: K.checkPdbs,
   workloads: K.checkWorkloads, servicemonitors: K.checkServiceMonitors, secrets: K.checkSecrets,

@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, ENVS, walk, loadDocs, render, rel, kubectl, KUBECTL_SKIP, id, loadOne } from '../lib/common.mjs';
+import { ROOT, ENVS, walk, loadDocs, render, rel, kubectlSkip, id, loadOne } from '../lib/common.mjs';
 import { loadRules, evaluate } from '../lib/cel.mjs';
 
-const skip = kubectl().ok ? false : KUBECTL_SKIP;
+const skip = kubectlSkip();
 // The base is read file by file (no kubectl needed): the CEL is the same in every env.
 const baseObjs = () => loadOne(path.join(ROOT, 'policy/base/kustomization.yaml')).resources.flatMap(r => loadDocs(path.join(ROOT, 'policy/base', r)));
 const { rules, errors } = loadRules(baseObjs());

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, ENVS, loadDocs, loadOne, render, rel, kubectl, KUBECTL_SKIP, listBroken, fixtureMeta, assertRejected, walk } from '../lib/common.mjs';
+import { ROOT, ENVS, loadDocs, loadOne, render, rel, kubectlSkip, listBroken, fixtureMeta, assertRejected, walk } from '../lib/common.mjs';
 import { checkApps, checkProjects, checkBootstrap } from '../lib/argocd-checks.mjs';
 
-const skip = kubectl().ok ? false : KUBECTL_SKIP;
+const skip = kubectlSkip();
 const projects = () => walk(path.join(ROOT, 'argocd/projects'), p => p.endsWith('.yaml') && !p.endsWith('kustomization.yaml')).flatMap(f => loadDocs(f));
 const appsOf = e => ['platform.yaml', 'services.yaml'].flatMap(f => loadDocs(path.join(ROOT, `argocd/apps/${e}`, f)));
 const OBS = ['loki', 'tempo', 'grafana', 'alloy'].map(n => `observability/helm/${n}-values.yaml`);

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, ENVS, loadDocs, loadOne, render, kubectl, KUBECTL_SKIP, find } from '../lib/common.mjs';
+import { ROOT, ENVS, loadDocs, loadOne, render, kubectlSkip, find } from '../lib/common.mjs';
 
-const skip = kubectl().ok ? false : KUBECTL_SKIP;
+const skip = kubectlSkip();
 const tfvars = e => fs.readFileSync(path.join(ROOT, `terraform/envs/${e}/terraform.tfvars`), 'utf8');
 const tfv = (e, k) => (new RegExp(`^${k}\\s*=\\s*"([^"]+)"`, 'm').exec(tfvars(e)) || [])[1];
 
