@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,8 @@ void h_order_place(struct cm_http_req *r)
 
 static int order_id_param(struct cm_http_req *r, uint64_t *id)
 {
-    if (parse_uint_id(cm_http_req_param(r, "id"), id) < 0) {
+    /* Ids come from a bigint sequence: past INT64_MAX nothing exists. */
+    if (parse_uint_id(cm_http_req_param(r, "id"), id) < 0 || *id > INT64_MAX) {
         cm_http_reply_error(r, 404, "not_found", "order not found");
         return -1;
     }
