@@ -73,6 +73,10 @@ deposit 1 USDT 100000000
 deposit 2 BTC 100
 deposit 1 BTC 100
 deposit 2 USDT 100000000
+# 100 more users for the hold load (deposits credited in SQL: the same
+# functions the endpoints call).
+psql "$DB" -qAt -c "SELECT count(wallet_credit_deposit(split_part(wallet_create_deposit(u::text,
+    'bench', 'USDT', 1000000000000, NULL, 1), ':', 2))) FROM generate_series(1000, 1099) u" >/dev/null
 curl -fsS -X POST "$W/admin/addresses" -H "X-Admin-Token: $ADMIN" \
     -d '{"user_id":"1","asset":"USDT","address":"0x0000000000000000000000000000000000000001"}' >/dev/null
 # The two orders every bench trade settles against (both users buy and sell).

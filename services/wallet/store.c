@@ -101,7 +101,8 @@ int store_place_hold(const char *hold, const char *user, const char *asset, int6
     char a[24];
     I64(a, amount);
     const char *p[6] = {hold, user, asset, a, purpose, ref};
-    return word("SELECT wallet_place_hold($1, $2, $3, $4::bigint, $5, $6)", 6, p, w, n, sqlstate);
+    return word("SELECT wallet_place_hold_json($1, $2, $3, $4::bigint, $5, $6)", 6, p, w, n,
+                sqlstate);
 }
 
 int store_release_hold(const char *hold, const char *reason, char *w, size_t n)

@@ -16,7 +16,9 @@
 
 enum { STORE_OK = 0, STORE_ERR = -1, STORE_NONE = 1, STORE_POISON = 2 };
 
-/* Result word of a state-changing function; 0, or -1 (sqlstate set). */
+/* Result word of a state-changing function; 0, or -1 (sqlstate set).
+ * store_place_hold's word is followed by " <hold JSON>" for created and
+ * exists (one round trip). */
 int store_place_hold(const char *hold, const char *user, const char *asset, int64_t amount,
                      const char *purpose, const char *ref, char *word, size_t n, char sqlstate[6]);
 int store_release_hold(const char *hold, const char *reason, char *word, size_t n);
