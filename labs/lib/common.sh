@@ -1,0 +1,200 @@
+# labctl's shared helpers: where the lab is, admin calls, probes, config
+# overrides, background load, and the condition list a check reports.
+# Sourced by labs/labctl and by every scenario's scenario.sh / solution.sh.
+
+LABS_ROOT=${LABS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+REPO_ROOT=${REPO_ROOT:-$(cd "$LABS_ROOT/.." && pwd)}
+
+# ---- where the lab is (same derivation as scripts/lab.sh)
+lab_init_env() {
+    LAB_DIR=${LAB_DIR:-$REPO_ROOT/run}
+    [ -d "$LAB_DIR" ] && LAB_DIR=$(cd "$LAB_DIR" && pwd)
+    OFF=${LAB_PORT_OFFSET:-0}
+    LAB_BIN_DIR=${LAB_BIN_DIR:-$REPO_ROOT/build/bin}
+    : "${GATEWAY_URL:=http://127.0.0.1:$((8080 + OFF))}"
+    : "${TRADING_API_URL:=http://127.0.0.1:$((8081 + OFF))}"
+    : "${MATCHING_URL:=http://127.0.0.1:$((8082 + OFF))}"
+    : "${WALLET_URL:=http://127.0.0.1:$((8083 + OFF))}"
+    : "${RISK_URL:=http://127.0.0.1:$((8084 + OFF))}"
+    : "${CATALOG_URL:=http://127.0.0.1:$((8085 + OFF))}"
+    : "${ORDER_URL:=http://127.0.0.1:$((8086 + OFF))}"
+    : "${PROMETHEUS_URL:=http://127.0.0.1:$((19090 + OFF))}"
+    : "${REDIS_URL:=redis://127.0.0.1:$((16379 + OFF))}"
+    : "${PG_URL:=postgresql://postgres@127.0.0.1:$((15432 + OFF))}"
+    if [ -z "${ADMIN_TOKEN:-}" ] && [ -r "$LAB_DIR/secrets.env" ]; then
+        ADMIN_TOKEN=$(sed -n 's/^ADMIN_TOKEN=//p' "$LAB_DIR/secrets.env")
+    fi
+    if [ -z "${JWT_SECRET:-}" ] && [ -r "$LAB_DIR/secrets.env" ]; then
+        JWT_SECRET=$(sed -n 's/^JWT_SECRET=//p' "$LAB_DIR/secrets.env")
+    fi
+    STATE_DIR=$LAB_DIR/labs
+    LABCTL_WINDOW=${LABCTL_WINDOW:-30}
+    LABCTL_LOAD_SECONDS=${LABCTL_LOAD_SECONDS:-900}
+    export LAB_DIR LAB_PORT_OFFSET=$OFF LAB_BIN_DIR GATEWAY_URL TRADING_API_URL MATCHING_URL WALLET_URL \
+        RISK_URL CATALOG_URL ORDER_URL PROMETHEUS_URL REDIS_URL PG_URL ADMIN_TOKEN JWT_SECRET \
+        STATE_DIR LABCTL_WINDOW LABCTL_LOAD_SECONDS
+}
+
+# URL of a service by name.
+svc_url() {
+    case $1 in
+    gateway) echo "$GATEWAY_URL" ;; trading-api) echo "$TRADING_API_URL" ;;
+    matching) echo "$MATCHING_URL" ;; wallet) echo "$WALLET_URL" ;; risk) echo "$RISK_URL" ;;
+    catalog) echo "$CATALOG_URL" ;; order) echo "$ORDER_URL" ;; *) return 1 ;;
+    esac
+}
+LAB_SERVICES="gateway trading-api matching wallet risk catalog order"
+svc_built() { [ -x "$LAB_BIN_DIR/$1" ]; }
+built_services() { local s; for s in $LAB_SERVICES; do svc_built "$s" && echo "$s"; done; }
+redis_port() { local p=${REDIS_URL##*:}; echo "${p%%/*}"; }
+
+say()  { printf '%s\n' "$*"; }
+warn() { printf 'labctl: %s\n' "$*" >&2; }
+die()  { printf 'labctl: %s\n' "$*" >&2; exit "${2:-2}"; }
+
+# ---- supervisor
+ctl() { supervisorctl -c "$LAB_DIR/supervisord.conf" "$@"; }
+lab_running() { [ -f "$LAB_DIR/supervisord.pid" ] && kill -0 "$(cat "$LAB_DIR/supervisord.pid")" 2>/dev/null; }
+svc_pid() { local p; p=$(ctl pid "$1" 2>/dev/null) && [ "${p:-0}" -gt 0 ] 2>/dev/null && echo "$p"; }
+# svc_env NAME VAR: the value a running service was started with (/proc).
+svc_env() {
+    local pid; pid=$(svc_pid "$1") || return 1
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n "s/^$2=//p" | head -1
+}
+
+# ---- HTTP
+# http_code URL [curl args...]: the status (000 when no answer).
+http_code() { local u=$1; shift; curl -s -o /dev/null -m "${HTTP_TIMEOUT:-5}" -w '%{http_code}' "$@" "$u" 2>/dev/null || true; }
+admin() { # METHOD SERVICE PATH [BODY]
+    local m=$1 u; u=$(svc_url "$2") || return 1
+    curl -s -m 5 -X "$m" -H "Authorization: Bearer $ADMIN_TOKEN" ${4:+-H 'Content-Type: application/json' -d "$4"} "$u$3"
+}
+fault_add()        { admin POST "$1" /admin/faults "$2" | grep -q '"id"'; }
+fault_clear_type() { admin DELETE "$1" "/admin/faults/$2" >/dev/null; }
+fault_list()       { admin GET "$1" /admin/faults; }
+# fault_present SERVICE JQ-FILTER: 0 if a fault matching the filter is active.
+fault_present()    { fault_list "$1" | jq -e "[.faults[] | select($2)] | length > 0" >/dev/null 2>&1; }
+
+# metric SERVICE 'name{label="v"}': sum of the matching samples of /metrics (0 if none).
+metric() {
+    local u; u=$(svc_url "$1") || return 1
+    curl -s -m 5 "$u/metrics" | awk -v want="$2" '
+        BEGIN { n = index(want, "{"); name = n ? substr(want, 1, n - 1) : want
+                sel = n ? substr(want, n + 1, length(want) - n - 1) : ""; cnt = split(sel, parts, ",") }
+        /^#/ { next }
+        { split($0, f, " "); s = f[1]; v = f[2]
+          b = index(s, "{"); sn = b ? substr(s, 1, b - 1) : s
+          if (sn != name) next
+          okk = 1; for (i = 1; i <= cnt; i++) if (parts[i] != "" && index(s, parts[i]) == 0) okk = 0
+          if (okk) sum += v }
+        END { printf "%.6f\n", sum + 0 }'
+}
+
+# prom_query EXPR: the first value of an instant query at the lab's Prometheus ("" if none).
+prom_query() { curl -s -m 5 --data-urlencode "query=$1" "$PROMETHEUS_URL/api/v1/query" | jq -r '.data.result[0].value[1] // empty' 2>/dev/null; }
+
+# mint_jwt SUB [ROLES]: an access token the gateway accepts (HS256 with the lab's JWT_SECRET).
+mint_jwt() {
+    local sub=$1 roles=${2:-user} now h p s
+    now=$(date +%s)
+    _b64u() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+    h=$(printf '{"alg":"HS256","typ":"JWT"}' | _b64u)
+    p=$(printf '{"sub":"%s","iss":"exchange-lab","aud":"exchange-lab","iat":%d,"exp":%d,"jti":"labctl-%d-%d","roles":["%s"]}' \
+        "$sub" "$now" $((now + 3600)) "$now" "$RANDOM" "$roles" | _b64u)
+    s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -mac HMAC -macopt "key:$JWT_SECRET" -binary | _b64u)
+    printf '%s.%s.%s\n' "$h" "$p" "$s"
+}
+
+# ---- configuration overrides: $LAB_DIR/overrides/<service>.env (KEY=VALUE lines)
+# applied on top of the lab's environment when the service (re)starts, through
+# labs/lib/exec-service.sh (installed in the lab's supervisord.conf on first use).
+override_file() { echo "$LAB_DIR/overrides/$1.env"; }
+override_set() { # SERVICE KEY VALUE
+    local f; f=$(override_file "$1"); mkdir -p "$(dirname "$f")"; touch "$f"
+    grep -v "^$2=" "$f" >"$f.tmp" || true
+    echo "$2=$3" >>"$f.tmp"; mv "$f.tmp" "$f"
+}
+override_del() { local f; f=$(override_file "$1"); [ -f "$f" ] || return 0; grep -v "^$2=" "$f" >"$f.tmp" || true; mv "$f.tmp" "$f"; }
+# lab.sh may one day read the overrides itself; until then the wrapper does.
+lab_reads_overrides() { grep -q 'overrides/' "$REPO_ROOT/scripts/lab.sh" 2>/dev/null; }
+wrapper_installed() { grep -q "labs/lib/exec-service.sh $1\$" "$LAB_DIR/supervisord.conf" 2>/dev/null; }
+# use_overrides SERVICE: make SERVICE start through the override-aware wrapper (restarts it once).
+use_overrides() {
+    local s=$1
+    lab_reads_overrides && return 0
+    wrapper_installed "$s" && return 0
+    sed -i "s#^command=bash .*/scripts/lab.sh exec $s\$#command=bash $LABS_ROOT/lib/exec-service.sh $s#" "$LAB_DIR/supervisord.conf"
+    ctl reread >/dev/null && ctl update "$s" >/dev/null
+}
+# drop_overrides SERVICE: back to the lab's own command line (restarts it if it changed).
+drop_overrides() {
+    local s=$1 changed=0
+    rm -f "$(override_file "$s")"
+    if wrapper_installed "$s"; then
+        sed -i "s#^command=bash $LABS_ROOT/lib/exec-service.sh $s\$#command=bash $REPO_ROOT/scripts/lab.sh exec $s#" "$LAB_DIR/supervisord.conf"
+        ctl reread >/dev/null; ctl update "$s" >/dev/null; changed=1
+    fi
+    return 0
+}
+svc_restart() { ctl restart "$1" >/dev/null; }
+# wait_ready SERVICE [SECONDS]
+wait_ready() {
+    local u t=${2:-30} end; u=$(svc_url "$1") || return 1
+    end=$(( $(date +%s) + t ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        [ "$(http_code "$u/readyz")" = 200 ] && return 0
+        sleep 0.3
+    done
+    return 1
+}
+
+# ---- background load (bounded; loopback only). Each generator runs in its
+# own session so labctl can stop exactly what it started (pid files).
+load_dir() { echo "$STATE_DIR/load"; }
+# load_start NAME SECONDS COMMAND...: runs COMMAND repeatedly until SECONDS pass.
+load_start() {
+    local name=$1 secs=$2; shift 2
+    mkdir -p "$(load_dir)"
+    load_stop "$name"
+    setsid bash -c 'end=$(( $(date +%s) + $1 )); shift
+        while [ "$(date +%s)" -lt "$end" ]; do "$@" || sleep 0.5; done' \
+        labctl-load "$secs" "$@" >>"$(load_dir)/$name.log" 2>&1 </dev/null &
+    echo $! >"$(load_dir)/$name.pid"
+}
+load_stop() {
+    local f; f="$(load_dir)/$1.pid"
+    [ -f "$f" ] || return 0
+    local pid; pid=$(cat "$f")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+load_stop_all() { local f; for f in "$(load_dir)"/*.pid; do [ -f "$f" ] && load_stop "$(basename "$f" .pid)"; done; return 0; }
+
+# ---- the conditions of a check: cond_ok / cond_fail NAME [DETAIL]
+COND_NAMES=() COND_OK=() COND_DETAIL=()
+cond_ok()   { COND_NAMES+=("$1"); COND_OK+=(1); COND_DETAIL+=("${2:-}"); }
+cond_fail() { COND_NAMES+=("$1"); COND_OK+=(0); COND_DETAIL+=("${2:-}"); }
+# cond NAME COMMAND...: one condition from a command's exit status.
+cond() { local n=$1; shift; if "$@" >/dev/null 2>&1; then cond_ok "$n"; else cond_fail "$n"; fi; }
+cond_failed() { local v; for v in "${COND_OK[@]}"; do [ "$v" = 0 ] && return 0; done; return 1; }
+
+# probe_window SECONDS INTERVAL FUNC: calls FUNC every INTERVAL seconds for
+# SECONDS; PROBE_N counts calls, PROBE_BAD those that returned non-zero.
+probe_window() {
+    local secs=$1 iv=$2 fn=$3 end
+    PROBE_N=0 PROBE_BAD=0
+    end=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
+    while :; do
+        PROBE_N=$((PROBE_N + 1))
+        "$fn" || PROBE_BAD=$((PROBE_BAD + 1))
+        [ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && break
+        sleep "$iv"
+    done
+}
+
+# ---- the shop as a user reaches it: through the gateway when it is built.
+shop_products_url() { if svc_built gateway; then echo "$GATEWAY_URL/api/products"; else echo "$CATALOG_URL/catalog/products"; fi; }
+# A probe from its own loopback address so per-client limits see it apart.
+PROBE_IP=${PROBE_IP:-127.0.0.2}
