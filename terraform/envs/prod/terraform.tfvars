@@ -5,9 +5,9 @@ region                   = "eu-west-1"
 azs                      = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 vpc_cidr                 = "10.30.0.0/16"
 single_nat_gateway       = false
-system_instance_types    = ["m7g.xlarge"]
+system_instance_types    = ["m7i.xlarge"]
 system_nodes             = { min = 3, max = 9 }
-matching_instance_types  = ["c7g.2xlarge"]
+matching_instance_types  = ["c7i.2xlarge"]
 matching_nodes           = { min = 3, max = 3 }
 msk_broker_instance_type = "kafka.m7g.xlarge"
 aurora_instance_class    = "db.r7g.xlarge"

@@ -5,9 +5,9 @@ region                   = "eu-west-1"
 azs                      = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 vpc_cidr                 = "10.20.0.0/16"
 single_nat_gateway       = false
-system_instance_types    = ["m7g.large"]
+system_instance_types    = ["m7i.large"]
 system_nodes             = { min = 3, max = 6 }
-matching_instance_types  = ["c7g.xlarge"]
+matching_instance_types  = ["c7i.xlarge"]
 matching_nodes           = { min = 2, max = 2 }
 msk_broker_instance_type = "kafka.m7g.large"
 aurora_instance_class    = "db.r7g.large"

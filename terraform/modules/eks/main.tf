@@ -13,6 +13,7 @@ module "eks" {
 
   cluster_endpoint_public_access       = var.endpoint_public_access
   cluster_endpoint_public_access_cidrs = var.endpoint_public_access_cidrs
+  create_kms_key                       = false
   cluster_encryption_config            = { resources = ["secrets"], provider_key_arn = var.kms_key_arn }
   cluster_enabled_log_types            = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   enable_irsa                          = true
@@ -27,7 +28,9 @@ module "eks" {
   }
 
   eks_managed_node_groups = {
+    # x86_64: images.yml builds linux/amd64 images.
     system = {
+      ami_type       = "AL2023_x86_64_STANDARD"
       instance_types = var.system_instance_types
       min_size       = var.system_nodes.min
       max_size       = var.system_nodes.max
@@ -36,6 +39,7 @@ module "eks" {
     }
     # matching: Guaranteed QoS pods pinned to whole cores by the static CPU manager.
     matching = {
+      ami_type       = "AL2023_x86_64_STANDARD"
       instance_types = var.matching_instance_types
       min_size       = var.matching_nodes.min
       max_size       = var.matching_nodes.max

@@ -148,3 +148,13 @@ export function checkSafety(m, env, modules) {
   if (ecr && ecr.image_tag_mutability !== 'IMMUTABLE') errs.push('ecr: tags must be immutable');
   return errs;
 }
+
+// Node architecture = image architecture (images.yml builds linux/amd64 unless it lists arm64 platforms).
+export function checkArch(m, env, workflowText, eksText = '') {
+  const errs = [], arm = /platforms:[^\n]*arm64/.test(workflowText);
+  if (arm) return errs;
+  for (const k of ['system_instance_types', 'matching_instance_types']) for (const t of m.tfvars?.[k] || [])
+    if (/^[a-z]+[0-9]+g[a-z]*\./.test(t)) errs.push(`${env}: ${k} ${t} is arm64 but images.yml builds amd64 only`);
+  if (/ami_type\s*=\s*"[^"]*ARM/.test(eksText)) errs.push('eks: arm64 AMI for amd64 images');
+  return errs;
+}

@@ -58,8 +58,15 @@ for (const d of listBroken('terraform', { dirs: true })) {
       root: () => T.checkRoot(m, env, { expectKey: `envs/${env}/terraform.tfstate` }), variables: () => T.checkVariables(m, env),
       secrets: () => T.checkNoSecretLiterals(m, env), modules: () => T.checkModuleCalls(m, env), varrefs: () => T.checkVarRefs(m, env),
       safety: () => T.checkSafety(m, env, { ...modules, ...(m.json.resource ? { [meta.service]: m } : {}) }),
+      arch: () => T.checkArch(m, env, workflow),
     }[meta.check];
     assert.ok(run, `${rel(d)}: unknown check ${meta.check}`);
     assertRejected(await run(), meta.expect, rel(d));
   });
 }
+
+const workflow = fs.readFileSync(path.join(ROOT, '.github/workflows/images.yml'), 'utf8');
+const eksText = fs.readFileSync(path.join(ROOT, 'terraform/modules/eks/main.tf'), 'utf8');
+test('EKS nodes run the architecture images.yml builds (amd64 unless it lists arm64 platforms)', () => {
+  assert.deepEqual(ENVS.flatMap(e => T.checkArch(envs[e], e, workflow, eksText)), []);
+});
