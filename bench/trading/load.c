@@ -47,7 +47,8 @@ static int64_t now_ns(void)
 static int dial(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -115,8 +116,7 @@ static void *run(void *arg)
                           "{\"market\":\"BTC-USDT\",\"side\":\"%s\",\"type\":\"limit\","
                           "\"price\":\"%s\",\"quantity\":\"0.001\",\"time_in_force\":\"GTC\","
                           "\"client_order_id\":\"%s-%d-%zu\"}",
-                          i % 2 ? "sell" : "buy", i % 2 ? "30100.00" : "29900.00", run_id, w->k,
-                          i);
+                          i % 2 ? "sell" : "buy", i % 2 ? "30100.00" : "29900.00", run_id, w->k, i);
         int rl = snprintf(req, sizeof req,
                           "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n"
                           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
         fclose(ids);
     qsort(all, n, sizeof *all, cmp);
 #define PCT(p) (n ? all[(size_t)((double)(n - 1) * (p))] : 0.0)
-    printf("sent %zu ok %zu errors %zu rate %.0f p50 %.3f p90 %.3f p99 %.3f max %.3f\n", n, ok,
-           err, (double)n / elapsed, PCT(0.5), PCT(0.9), PCT(0.99), n ? all[n - 1] : 0.0);
+    printf("sent %zu ok %zu errors %zu rate %.0f p50 %.3f p90 %.3f p99 %.3f max %.3f\n", n, ok, err,
+           (double)n / elapsed, PCT(0.5), PCT(0.9), PCT(0.99), n ? all[n - 1] : 0.0);
     return err > 0;
 }

@@ -62,7 +62,10 @@ static void apply_slow(void)
     }
 }
 
-static void snooze(const char *m) { (void)m; }
+static void snooze(const char *m)
+{
+    (void)m;
+}
 
 static void h_pretrade(struct cm_http_req *r)
 {

@@ -90,7 +90,8 @@ static int on_trade(const cJSON *j, const struct market *m)
     uint64_t tid, mid;
     if (!t.id || !t.ts || !t.taker_side || seq_of(j, &t.seq) < 0 ||
         parse_ts_us(t.ts, &t.ts_us) < 0 || parse_uint_id(t.taker_order_id, &tid) < 0 ||
-        parse_uint_id(t.maker_order_id, &mid) < 0 || dec(j, "price", m->quote_scale, &t.price) < 0 ||
+        parse_uint_id(t.maker_order_id, &mid) < 0 ||
+        dec(j, "price", m->quote_scale, &t.price) < 0 ||
         dec(j, "quantity", m->base_scale, &t.qty) < 0 ||
         dec(j, "quote_amount", m->quote_scale, &t.quote) < 0)
         return -2;
@@ -192,4 +193,7 @@ void events_stop(void)
     started = 0;
 }
 
-int events_ready(void) { return started; }
+int events_ready(void)
+{
+    return started;
+}

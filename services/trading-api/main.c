@@ -27,9 +27,9 @@ void trading_metrics_init(void)
         "result");
     trading_m.outbox_pending = cm_metric_gauge(
         "trading_outbox_pending", "Outbox rows written but not yet published to Kafka.", NULL);
-    trading_m.outbox_age = cm_metric_gauge(
-        "trading_outbox_oldest_age_seconds",
-        "Age of the oldest unpublished outbox row, seconds (0 when empty).", NULL);
+    trading_m.outbox_age =
+        cm_metric_gauge("trading_outbox_oldest_age_seconds",
+                        "Age of the oldest unpublished outbox row, seconds (0 when empty).", NULL);
     cm_gauge_set(trading_m.outbox_pending, 0);
     cm_gauge_set(trading_m.outbox_age, 0);
 }

@@ -58,8 +58,7 @@ cJSON *order_json(const struct order_row *o)
     return j;
 }
 
-static cJSON *command(const char *type, const char *event_id, const char *market,
-                      const char *user)
+static cJSON *command(const char *type, const char *event_id, const char *market, const char *user)
 {
     char ts[40];
     now_ts(ts, sizeof ts);

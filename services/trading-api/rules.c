@@ -18,9 +18,18 @@ static const char *const TYPES[] = {"limit", "market"};
 static const char *const TIFS[] = {"GTC", "IOC", "FOK"};
 static const char *const STPS[] = {"none", "cancel_taker", "cancel_maker", "cancel_both"};
 
-const char *side_name(int s) { return s == SIDE_SELL ? SIDES[1] : SIDES[0]; }
-const char *type_name(int t) { return t == OT_MARKET ? TYPES[1] : TYPES[0]; }
-const char *tif_name(int t) { return (t >= 0 && t <= 2) ? TIFS[t] : TIFS[0]; }
+const char *side_name(int s)
+{
+    return s == SIDE_SELL ? SIDES[1] : SIDES[0];
+}
+const char *type_name(int t)
+{
+    return t == OT_MARKET ? TYPES[1] : TYPES[0];
+}
+const char *tif_name(int t)
+{
+    return (t >= 0 && t <= 2) ? TIFS[t] : TIFS[0];
+}
 
 static int pick(const char *s, const char *const *names, int n)
 {
@@ -167,14 +176,10 @@ static int valid_coid(const char *s)
 static const char *dec_problem(int rc)
 {
     switch (rc) {
-    case CM_DECIMAL_EPRECISION:
-        return "too_precise";
-    case CM_DECIMAL_ERANGE:
-        return "too_large";
-    case CM_DECIMAL_ENEGATIVE:
-        return "negative";
-    default:
-        return "invalid_decimal";
+    case CM_DECIMAL_EPRECISION: return "too_precise";
+    case CM_DECIMAL_ERANGE: return "too_large";
+    case CM_DECIMAL_ENEGATIVE: return "negative";
+    default: return "invalid_decimal";
     }
 }
 
@@ -198,8 +203,8 @@ static int get_dec(const cJSON *body, const char *name, int scale, int *has, int
     return 0;
 }
 
-static int get_enum(const cJSON *body, const char *name, const char *const *names, int n,
-                    int dflt, int *out, struct vproblem *p)
+static int get_enum(const cJSON *body, const char *name, const char *const *names, int n, int dflt,
+                    int *out, struct vproblem *p)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(body, name);
     if (!it || cJSON_IsNull(it)) {
@@ -219,10 +224,9 @@ static int get_enum(const cJSON *body, const char *name, const char *const *name
 int order_validate(const cJSON *body, const struct market *ms, size_t n, struct order_req *o,
                    struct vproblem *p)
 {
-    static const char *const known[] = {"market",        "side",      "type",
-                                        "price",         "quantity",  "quote_amount",
-                                        "time_in_force", "post_only", "stp",
-                                        "client_order_id"};
+    static const char *const known[] = {"market",   "side",           "type",          "price",
+                                        "quantity", "quote_amount",   "time_in_force", "post_only",
+                                        "stp",      "client_order_id"};
     memset(o, 0, sizeof *o);
     memset(p, 0, sizeof *p);
     if (!cJSON_IsObject(body))
@@ -309,7 +313,8 @@ int order_validate(const cJSON *body, const struct market *ms, size_t n, struct 
     if (o->post_only && !(o->type == OT_LIMIT && o->tif == TIF_GTC))
         return problem(p, 422, "validation_failed", "post_only", "only_with_limit_gtc");
     if (o->type == OT_MARKET && o->tif == TIF_GTC)
-        return problem(p, 422, "validation_failed", "time_in_force", "market_orders_are_ioc_or_fok");
+        return problem(p, 422, "validation_failed", "time_in_force",
+                       "market_orders_are_ioc_or_fok");
     if (o->type == OT_MARKET && o->has_quote && o->tif != TIF_IOC)
         return problem(p, 422, "validation_failed", "time_in_force", "quote_budget_orders_are_ioc");
 

@@ -61,7 +61,10 @@ void store_close(void)
     redis = NULL;
 }
 
-int store_ping(void) { return cm_db_pool_ping(pool); }
+int store_ping(void)
+{
+    return cm_db_pool_ping(pool);
+}
 
 static int64_t i64(PGresult *r, int row, int col)
 {
@@ -108,6 +111,40 @@ int store_load_markets(struct market *out, size_t max, size_t *n)
     }
     PQclear(r);
     return ST_OK;
+}
+
+#define ORDER_COLS                                                                                 \
+    "id, user_id, client_order_id, market, side, type, time_in_force, post_only, stp, price, "     \
+    "quantity, quote_amount, status, reject_reason, end_reason, filled_quantity, filled_quote, "   \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+static void row_of(PGresult *r, int i, struct order_row *o)
+{
+    memset(o, 0, sizeof *o);
+    o->id = (uint64_t)i64(r, i, 0);
+    str(r, i, 1, o->user_id, sizeof o->user_id);
+    str(r, i, 2, o->client_order_id, sizeof o->client_order_id);
+    str(r, i, 3, o->market, sizeof o->market);
+    o->side = strcmp(PQgetvalue(r, i, 4), "sell") == 0 ? SIDE_SELL : SIDE_BUY;
+    o->type = strcmp(PQgetvalue(r, i, 5), "market") == 0 ? OT_MARKET : OT_LIMIT;
+    const char *tif = PQgetvalue(r, i, 6);
+    o->tif = strcmp(tif, "IOC") == 0 ? TIF_IOC : strcmp(tif, "FOK") == 0 ? TIF_FOK : TIF_GTC;
+    o->post_only = PQgetvalue(r, i, 7)[0] == 't';
+    str(r, i, 8, o->stp, sizeof o->stp);
+    o->has_price = !PQgetisnull(r, i, 9);
+    o->price = i64(r, i, 9);
+    o->has_qty = !PQgetisnull(r, i, 10);
+    o->qty = i64(r, i, 10);
+    o->has_quote = !PQgetisnull(r, i, 11);
+    o->quote = i64(r, i, 11);
+    str(r, i, 12, o->status, sizeof o->status);
+    str(r, i, 13, o->reject_reason, sizeof o->reject_reason);
+    str(r, i, 14, o->end_reason, sizeof o->end_reason);
+    o->filled_qty = i64(r, i, 15);
+    o->filled_quote = i64(r, i, 16);
+    str(r, i, 17, o->created_at, sizeof o->created_at);
+    str(r, i, 18, o->updated_at, sizeof o->updated_at);
 }
 
 /* ---- reservations and placement ---------------------------------------- */
@@ -202,6 +239,7 @@ struct place_ctx {
     const struct order_req *o;
     const char *user, *fp;
     uint64_t order_id;
+    struct order_row *row;
 };
 
 static int place_tx(struct cm_db_conn *c, void *ctx)
@@ -249,15 +287,19 @@ static int place_tx(struct cm_db_conn *c, void *ctx)
                        o->has_price ? price : NULL,
                        o->has_qty ? qty : NULL,
                        o->has_quote ? quote : NULL};
-    long n = 0;
-    if (cm_db_exec(c,
-                   "INSERT INTO orders (id, user_id, client_order_id, market, side, type, "
-                   "time_in_force, post_only, stp, price, quantity, quote_amount) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                   "ON CONFLICT DO NOTHING",
-                   12, p, &n) < 0)
+    PGresult *r2 = cm_db_query(c,
+                               "INSERT INTO orders (id, user_id, client_order_id, market, side, "
+                               "type, time_in_force, post_only, stp, price, quantity, "
+                               "quote_amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                               "$11, $12) ON CONFLICT DO NOTHING RETURNING " ORDER_COLS,
+                               12, p);
+    if (!r2)
         return -1;
-    if (n == 0)
+    int inserted = PQntuples(r2) == 1;
+    if (inserted)
+        row_of(r2, 0, pc->row);
+    PQclear(r2);
+    if (!inserted)
         return ST_EXISTS;
     char event_id[48], oid[24];
     if (next_outbox_id(c, event_id, sizeof event_id, oid, sizeof oid) < 0)
@@ -268,9 +310,10 @@ static int place_tx(struct cm_db_conn *c, void *ctx)
     return rc;
 }
 
-int store_place(const struct order_req *o, const char *user, uint64_t order_id, const char *fp)
+int store_place(const struct order_req *o, const char *user, uint64_t order_id, const char *fp,
+                struct order_row *out)
 {
-    struct place_ctx pc = {.o = o, .user = user, .fp = fp, .order_id = order_id};
+    struct place_ctx pc = {.o = o, .user = user, .fp = fp, .order_id = order_id, .row = out};
     struct cm_db_error err;
     int rc = cm_db_tx(pool, place_tx, &pc, 2, &err);
     if (rc < 0)
@@ -281,40 +324,6 @@ int store_place(const struct order_req *o, const char *user, uint64_t order_id, 
 
 /* ---- reading orders ---------------------------------------------------- */
 
-#define ORDER_COLS                                                                                 \
-    "id, user_id, client_order_id, market, side, type, time_in_force, post_only, stp, price, "     \
-    "quantity, quote_amount, status, reject_reason, end_reason, filled_quantity, filled_quote, "   \
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                 \
-    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-static void row_of(PGresult *r, int i, struct order_row *o)
-{
-    memset(o, 0, sizeof *o);
-    o->id = (uint64_t)i64(r, i, 0);
-    str(r, i, 1, o->user_id, sizeof o->user_id);
-    str(r, i, 2, o->client_order_id, sizeof o->client_order_id);
-    str(r, i, 3, o->market, sizeof o->market);
-    o->side = strcmp(PQgetvalue(r, i, 4), "sell") == 0 ? SIDE_SELL : SIDE_BUY;
-    o->type = strcmp(PQgetvalue(r, i, 5), "market") == 0 ? OT_MARKET : OT_LIMIT;
-    const char *tif = PQgetvalue(r, i, 6);
-    o->tif = strcmp(tif, "IOC") == 0 ? TIF_IOC : strcmp(tif, "FOK") == 0 ? TIF_FOK : TIF_GTC;
-    o->post_only = PQgetvalue(r, i, 7)[0] == 't';
-    str(r, i, 8, o->stp, sizeof o->stp);
-    o->has_price = !PQgetisnull(r, i, 9);
-    o->price = i64(r, i, 9);
-    o->has_qty = !PQgetisnull(r, i, 10);
-    o->qty = i64(r, i, 10);
-    o->has_quote = !PQgetisnull(r, i, 11);
-    o->quote = i64(r, i, 11);
-    str(r, i, 12, o->status, sizeof o->status);
-    str(r, i, 13, o->reject_reason, sizeof o->reject_reason);
-    str(r, i, 14, o->end_reason, sizeof o->end_reason);
-    o->filled_qty = i64(r, i, 15);
-    o->filled_quote = i64(r, i, 16);
-    str(r, i, 17, o->created_at, sizeof o->created_at);
-    str(r, i, 18, o->updated_at, sizeof o->updated_at);
-}
-
 int store_order_get(uint64_t id, const char *user, struct order_row *out)
 {
     struct cm_db_conn *c = cm_db_acquire(pool, -1);
@@ -323,10 +332,9 @@ int store_order_get(uint64_t id, const char *user, struct order_row *out)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRIu64, id);
     const char *p[] = {ids, user};
-    PGresult *r = cm_db_query(c,
-                              "SELECT " ORDER_COLS
-                              " FROM orders WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
-                              2, p);
+    PGresult *r = cm_db_query(
+        c, "SELECT " ORDER_COLS " FROM orders WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
+        2, p);
     cm_db_release(pool, c);
     if (!r)
         return ST_ERR;
@@ -412,8 +420,8 @@ int store_cancel_all(const char *market, const char *user, long *open_orders)
     return rc;
 }
 
-int store_orders_list(const char *user, const char *market, const char *status,
-                      uint64_t before_id, int limit, struct order_row **rows, size_t *n)
+int store_orders_list(const char *user, const char *market, const char *status, uint64_t before_id,
+                      int limit, struct order_row **rows, size_t *n)
 {
     struct cm_db_conn *c = cm_db_acquire(pool, -1);
     if (!c)
@@ -469,8 +477,8 @@ int store_internal_order(uint64_t id, struct order_row *out)
     if (PQntuples(r) == 1) {
         row_of(r, 0, out);
         rc = ST_OK;
-    } else if (cm_db_exec(c, "UPDATE order_requests SET abandoned = true WHERE order_id = $1", 1,
-                          p, NULL) == 0) {
+    } else if (cm_db_exec(c, "UPDATE order_requests SET abandoned = true WHERE order_id = $1", 1, p,
+                          NULL) == 0) {
         rc = ST_NONE;
     }
     if (rc != ST_ERR && cm_db_exec(c, "COMMIT", 0, NULL, NULL) < 0)
@@ -538,8 +546,8 @@ int store_outbox_relay(int max, outbox_fn fn, void *ctx)
     cm_buf_puts(&ids, "}");
     if (k > 0) {
         const char *q[] = {ids.data};
-        if (cm_db_exec(c, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                       1, q, NULL) < 0)
+        if (cm_db_exec(c, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", 1,
+                       q, NULL) < 0)
             goto done;
     }
     if (cm_db_exec(c, "COMMIT", 0, NULL, NULL) < 0)
@@ -561,10 +569,11 @@ int store_outbox_stats(long *pending, double *oldest_age_s)
     struct cm_db_conn *c = cm_db_acquire(pool, 500);
     if (!c)
         return -1;
-    PGresult *r = cm_db_query(c,
-                              "SELECT count(*), COALESCE((EXTRACT(EPOCH FROM now() - min(created_at)) "
-                              "* 1000)::bigint, 0) FROM outbox WHERE published_at IS NULL",
-                              0, NULL);
+    PGresult *r =
+        cm_db_query(c,
+                    "SELECT count(*), COALESCE((EXTRACT(EPOCH FROM now() - min(created_at)) "
+                    "* 1000)::bigint, 0) FROM outbox WHERE published_at IS NULL",
+                    0, NULL);
     cm_db_release(pool, c);
     if (!r)
         return -1;
@@ -638,8 +647,16 @@ static int trade_tx(struct cm_db_conn *c, void *ctx)
     snprintf(price, sizeof price, "%lld", (long long)t->price);
     snprintf(qty, sizeof qty, "%lld", (long long)t->qty);
     snprintf(quote, sizeof quote, "%lld", (long long)t->quote);
-    const char *p[] = {t->market, seq,   t->id,         t->ts,          tsus,
-                       price,     qty,   quote,         t->taker_side,  t->taker_order_id,
+    const char *p[] = {t->market,
+                       seq,
+                       t->id,
+                       t->ts,
+                       tsus,
+                       price,
+                       qty,
+                       quote,
+                       t->taker_side,
+                       t->taker_order_id,
                        t->maker_order_id};
     return cm_db_exec(c,
                       "INSERT INTO trades (market, seq, id, ts, ts_us, price, quantity, "

@@ -123,7 +123,8 @@ static char *top_of(const struct market *m, const char *body)
     cJSON *t = cJSON_CreateObject();
     cJSON_AddStringToObject(t, "market", m->symbol);
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(b, "seq");
-    cJSON_AddNumberToObject(t, "seq", cJSON_IsNumber(seq) && seq->valuedouble >= 1 ? seq->valuedouble : 1);
+    cJSON_AddNumberToObject(t, "seq",
+                            cJSON_IsNumber(seq) && seq->valuedouble >= 1 ? seq->valuedouble : 1);
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(b, "ts");
     char now[40];
     now_ts(now, sizeof now);

@@ -190,10 +190,10 @@ int store_reserve(const char *user, const char *coid, const char *fp, uint64_t *
                   char *fp_out, size_t fpsz);
 /* Drops a reservation that has no order (after a definite refusal). */
 void store_unreserve(const char *user, const char *coid, uint64_t order_id);
-/* Order + outbox row in one transaction. ST_OK, ST_EXISTS (already
- * placed), ST_ABANDONED, ST_ERR. */
-int store_place(const struct order_req *o, const char *user, uint64_t order_id,
-                const char *fp);
+/* Order + outbox row in one transaction. ST_OK (*out is the new order),
+ * ST_EXISTS (already placed), ST_ABANDONED, ST_ERR. */
+int store_place(const struct order_req *o, const char *user, uint64_t order_id, const char *fp,
+                struct order_row *out);
 /* user NULL: any user (internal). ST_OK / ST_NONE / ST_ERR. */
 int store_order_get(uint64_t id, const char *user, struct order_row *out);
 /* Cancel: ST_OK (command queued, *out is the order), ST_NONE, ST_CONFLICT
@@ -204,8 +204,8 @@ int store_cancel_all(const char *market, const char *user, long *open_orders);
 /* The caller's orders newest first; status: NULL, a status, "active",
  * "closed". before_id 0: from the newest. ST_OK with *rows (caller frees)
  * and *n. */
-int store_orders_list(const char *user, const char *market, const char *status,
-                      uint64_t before_id, int limit, struct order_row **rows, size_t *n);
+int store_orders_list(const char *user, const char *market, const char *status, uint64_t before_id,
+                      int limit, struct order_row **rows, size_t *n);
 /* For the wallet's reconciliation: ST_OK with the order (status), or
  * ST_NONE after marking a reservation without order abandoned (its hold
  * may be released: the order will never exist), or ST_ERR. */
@@ -258,22 +258,22 @@ int store_user_blocked(const char *user);
 /* ---- upstreams (upstream.c) --------------------------------------------- */
 
 enum up_result {
-    UP_OK = 0,          /* allowed / held */
-    UP_DENIED,          /* risk deny (rule, reason) */
-    UP_BLOCKED,         /* risk: account blocked */
-    UP_INSUFFICIENT,    /* wallet 422 insufficient_funds */
-    UP_CONFLICT,        /* wallet 409 */
-    UP_REJECTED,        /* other 4xx */
-    UP_UNAVAILABLE,     /* down, 5xx, breaker open */
-    UP_TIMEOUT,         /* too slow */
+    UP_OK = 0,       /* allowed / held */
+    UP_DENIED,       /* risk deny (rule, reason) */
+    UP_BLOCKED,      /* risk: account blocked */
+    UP_INSUFFICIENT, /* wallet 422 insufficient_funds */
+    UP_CONFLICT,     /* wallet 409 */
+    UP_REJECTED,     /* other 4xx */
+    UP_UNAVAILABLE,  /* down, 5xx, breaker open */
+    UP_TIMEOUT,      /* too slow */
 };
 int upstream_open(void);
 void upstream_close(void);
 /* rule/reason get the deny details. */
 int risk_pretrade(const char *user, uint64_t order_id, const struct order_req *o, char *rule,
                   size_t rulesz, char *reason, size_t reasonsz);
-int wallet_hold(const char *user, uint64_t order_id, const char *asset, int scale,
-                int64_t amount, char *msg, size_t msgsz);
+int wallet_hold(const char *user, uint64_t order_id, const char *asset, int scale, int64_t amount,
+                char *msg, size_t msgsz);
 /* GET matching /v1/books/{market}?depth=N: UP_OK with *body (caller frees). */
 int matching_book(const char *market, int depth, char **body, int64_t timeout_ms);
 

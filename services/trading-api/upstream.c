@@ -127,8 +127,8 @@ int risk_pretrade(const char *user, uint64_t order_id, const struct order_req *o
     return out;
 }
 
-int wallet_hold(const char *user, uint64_t order_id, const char *asset, int scale,
-                int64_t amount, char *msg, size_t msgsz)
+int wallet_hold(const char *user, uint64_t order_id, const char *asset, int scale, int64_t amount,
+                char *msg, size_t msgsz)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRIu64, order_id);
@@ -185,8 +185,8 @@ int matching_book(const char *market, int depth, char **body, int64_t timeout_ms
 {
     char path[96];
     snprintf(path, sizeof path, "/v1/books/%s?depth=%d", market, depth);
-    struct cm_http_request req = {.method = "GET", .path = path, .timeout_ms = timeout_ms,
-                                  .deadline_ms = timeout_ms};
+    struct cm_http_request req = {
+        .method = "GET", .path = path, .timeout_ms = timeout_ms, .deadline_ms = timeout_ms};
     struct cm_http_response resp;
     int rc = cm_http_client_do(matching, &req, &resp);
     int out;

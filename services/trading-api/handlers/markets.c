@@ -201,8 +201,7 @@ void h_market_book(struct cm_http_req *r)
 static void best_from_book(const char *body, const struct market *m, cJSON *out)
 {
     cJSON *b = cJSON_Parse(body);
-    static const char *const sides[][2] = {{"bids", "best_bid_price"},
-                                           {"asks", "best_ask_price"}};
+    static const char *const sides[][2] = {{"bids", "best_bid_price"}, {"asks", "best_ask_price"}};
     for (int i = 0; b && i < 2; i++) {
         const cJSON *lv = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, sides[i][0]), 0);
         int64_t p;
@@ -224,8 +223,8 @@ void h_market_ticker(struct cm_http_req *r)
     struct trade_pt *pts = NULL;
     size_t n = 0;
     if (store_trades_list(m->symbol, 0, 1, &last, &nl) != ST_OK ||
-        store_trades_range(m->symbol, (now - 86400000) * 1000, (now + 1) * 1000,
-                           CANDLE_MAX_TRADES, &pts, &n) != ST_OK) {
+        store_trades_range(m->symbol, (now - 86400000) * 1000, (now + 1) * 1000, CANDLE_MAX_TRADES,
+                           &pts, &n) != ST_OK) {
         free(last);
         cm_http_reply_error(r, 503, "service_unavailable", "database unavailable");
         return;

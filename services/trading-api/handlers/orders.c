@@ -17,7 +17,10 @@
 #include "../trading.h"
 #include "common/banned.h"
 
-static void count(const char *result) { cm_counter_add(trading_m.orders, 1, result); }
+static void count(const char *result)
+{
+    cm_counter_add(trading_m.orders, 1, result);
+}
 
 static void reply_order(struct cm_http_req *r, int status, const struct order_row *o)
 {
@@ -119,8 +122,7 @@ void h_order_place(struct cm_http_req *r)
         store_unreserve(user, o.client_order_id, id);
         count("rejected_risk");
         if (up == UP_BLOCKED) {
-            cm_http_reply_error(r, 403, "account_blocked", "account blocked by risk rule %s",
-                                rule);
+            cm_http_reply_error(r, 403, "account_blocked", "account blocked by risk rule %s", rule);
             return;
         }
         struct vproblem d = {.status = 422, .code = "unprocessable"};
@@ -169,12 +171,13 @@ void h_order_place(struct cm_http_req *r)
     }
     test_crash("after_hold");
 
-    rc = store_place(&o, user, id, fp);
+    struct order_row placed;
+    rc = store_place(&o, user, id, fp, &placed);
     if (rc == ST_OK) {
         test_crash("after_commit");
         relay_kick();
         count("accepted");
-        reply_stored(r, 202, id, user);
+        reply_order(r, 202, &placed);
     } else if (rc == ST_EXISTS) {
         count("duplicate");
         reply_stored(r, 200, id, user);
@@ -236,9 +239,9 @@ void h_order_cancel(struct cm_http_req *r)
 
 static int valid_status(const char *s)
 {
-    static const char *const ok[] = {"pending", "open",     "partially_filled", "filled",
-                                     "cancelled", "expired", "rejected",        "active",
-                                     "closed"};
+    static const char *const ok[] = {"pending",  "open",      "partially_filled",
+                                     "filled",   "cancelled", "expired",
+                                     "rejected", "active",    "closed"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (strcmp(s, ok[i]) == 0)
             return 1;

@@ -39,8 +39,8 @@ size_t trading_nmarkets;
 static int port, standin_port;
 static pid_t svc = -1, standin = -1;
 static char topic_cmd[64], topic_ev[64], topic_tr[64];
-static char env_port[32], env_db[512], env_redis[256], env_kafka[256], env_risk[64],
-    env_wallet[64], env_matching[64], env_tcmd[96], env_tev[96], env_ttr[96], env_group[64];
+static char env_port[32], env_db[512], env_redis[256], env_kafka[256], env_risk[64], env_wallet[64],
+    env_matching[64], env_tcmd[96], env_tev[96], env_ttr[96], env_group[64];
 static struct cm_kafka_producer *producer;
 static struct cm_kafka_consumer *cmd_reader;
 
@@ -61,8 +61,7 @@ static void build_env(void)
     snprintf(env_kafka, sizeof env_kafka, "KAFKA_BROKERS=%s", need_env("TEST_KAFKA_BROKERS"));
     snprintf(env_risk, sizeof env_risk, "RISK_URL=http://127.0.0.1:%d", standin_port);
     snprintf(env_wallet, sizeof env_wallet, "WALLET_URL=http://127.0.0.1:%d", standin_port);
-    snprintf(env_matching, sizeof env_matching, "MATCHING_URL=http://127.0.0.1:%d",
-             standin_port);
+    snprintf(env_matching, sizeof env_matching, "MATCHING_URL=http://127.0.0.1:%d", standin_port);
     snprintf(env_tcmd, sizeof env_tcmd, "COMMANDS_TOPIC=%s", topic_cmd);
     snprintf(env_tev, sizeof env_tev, "EVENTS_TOPIC=%s", topic_ev);
     snprintf(env_ttr, sizeof env_ttr, "TRADES_TOPIC=%s", topic_tr);
@@ -135,8 +134,8 @@ static int req(const char *user, const char *method, const char *path, const cha
     return http_do(port, method, path, user ? hs : NULL, body, r);
 }
 
-static char *order_body(const char *coid, const char *market, const char *side,
-                        const char *price, const char *qty)
+static char *order_body(const char *coid, const char *market, const char *side, const char *price,
+                        const char *qty)
 {
     static __thread char b[512];
     snprintf(b, sizeof b,
@@ -236,7 +235,8 @@ static void produce(const char *topic, const char *market, const char *json)
 static int have_node_validator(void)
 {
     struct stat st;
-    return stat("tests/contract/node_modules/ajv", &st) == 0 && system("node --version >/dev/null 2>&1") == 0;
+    return stat("tests/contract/node_modules/ajv", &st) == 0 &&
+           system("node --version >/dev/null 2>&1") == 0;
 }
 
 /* Pipes one event to the contract validator: 0 valid, -1 invalid, 1 skipped. */
@@ -295,8 +295,8 @@ static int setup(void **state)
     produce(topic_tr, "BTC-USDT", "{\"type\":\"trade\",\"market\":\"BTC-USDT\"}");
     static const char *ct[2];
     ct[0] = topic_cmd;
-    struct cm_kafka_consumer_config cc = {.kafka = kc, .group_id = "itest-cmd-reader",
-                                          .topics = ct};
+    struct cm_kafka_consumer_config cc = {
+        .kafka = kc, .group_id = "itest-cmd-reader", .topics = ct};
     cmd_reader = cm_kafka_consumer_open(&cc, err, sizeof err);
     assert_non_null(cmd_reader);
 
@@ -396,9 +396,8 @@ static void test_place_publishes_command(void **state)
             assert_int_equal(v, 0);
     }
     /* No user: 401. */
-    assert_int_equal(place(NULL, order_body("x", "BTC-USDT", "buy", "1", "1"), NULL, 0, code,
-                           sizeof code),
-                     401);
+    assert_int_equal(
+        place(NULL, order_body("x", "BTC-USDT", "buy", "1", "1"), NULL, 0, code, sizeof code), 401);
     assert_string_equal(code, "unauthorized");
     /* The hold of a buy limit: price * qty quote. */
     assert_int_equal(standin_stat("holds"), 1);
@@ -462,9 +461,9 @@ static void test_validation_errors(void **state)
 {
     (void)state;
     struct http_resp r;
-    assert_int_equal(req("42", "POST", "/v1/orders",
-                         order_body("v-1", "BTC-USDT", "buy", "30000.005", "1"), &r),
-                     0);
+    assert_int_equal(
+        req("42", "POST", "/v1/orders", order_body("v-1", "BTC-USDT", "buy", "30000.005", "1"), &r),
+        0);
     assert_int_equal(r.status, 422);
     cJSON *j = http_json(&r);
     assert_string_equal(error_code(j), "validation_failed");
@@ -490,10 +489,10 @@ static void test_sql_injection_literal(void **state)
 {
     (void)state;
     char id[32], code[64], path[64];
-    assert_int_equal(
-        place("42", order_body("x--DROP.TABLE:orders", "BTC-USDT", "sell", "31000", "0.001"), id,
-              sizeof id, NULL, 0),
-        202);
+    assert_int_equal(place("42",
+                           order_body("x--DROP.TABLE:orders", "BTC-USDT", "sell", "31000", "0.001"),
+                           id, sizeof id, NULL, 0),
+                     202);
     snprintf(path, sizeof path, "/v1/orders/%s", id);
     long st;
     cJSON *j = get_json("42", path, &st);
@@ -501,11 +500,12 @@ static void test_sql_injection_literal(void **state)
     assert_string_equal(jstr(j, "client_order_id"), "x--DROP.TABLE:orders");
     cJSON_Delete(j);
     /* Quotes are outside the contract's client_order_id pattern: refused. */
-    assert_int_equal(place("42",
-                           "{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":"
-                           "\"1\",\"quantity\":\"1\",\"client_order_id\":\"'; DROP TABLE orders;--\"}",
-                           NULL, 0, code, sizeof code),
-                     422);
+    assert_int_equal(
+        place("42",
+              "{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":"
+              "\"1\",\"quantity\":\"1\",\"client_order_id\":\"'; DROP TABLE orders;--\"}",
+              NULL, 0, code, sizeof code),
+        422);
     assert_true(db_count("SELECT count(*) FROM orders") >= 3);
 }
 
@@ -526,22 +526,22 @@ static void test_risk_deny_and_blocks(void **state)
     cJSON_Delete(j);
     http_free(&r);
     assert_int_equal(control("{\"risk\":\"block\"}"), 0);
-    assert_int_equal(place("42", order_body("deny-2", "BTC-USDT", "buy", "30000", "0.01"), NULL,
-                           0, code, sizeof code),
+    assert_int_equal(place("42", order_body("deny-2", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0,
+                           code, sizeof code),
                      403);
     assert_string_equal(code, "account_blocked");
     assert_int_equal(control("{\"risk\":\"allow\"}"), 0);
     /* The key of a refused order is free again. */
-    assert_int_equal(place("42", order_body("deny-1", "BTC-USDT", "buy", "30000", "0.02"), NULL,
-                           0, NULL, 0),
-                     202);
+    assert_int_equal(
+        place("42", order_body("deny-1", "BTC-USDT", "buy", "30000", "0.02"), NULL, 0, NULL, 0),
+        202);
     /* Redis block key (risk sets it with a TTL). */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "redis-cli -u %s SET risk:blocked:45 1 EX 60 >/dev/null",
              need_env("TEST_REDIS_URL"));
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(place("45", order_body("blk-1", "BTC-USDT", "buy", "30000", "0.01"), NULL,
-                           0, code, sizeof code),
+    assert_int_equal(place("45", order_body("blk-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0,
+                           code, sizeof code),
                      403);
     assert_string_equal(code, "account_blocked");
     assert_int_equal(db_count("SELECT count(*) FROM orders"), n0 + 1);
@@ -561,8 +561,8 @@ static void test_wallet_insufficient_and_slow(void **state)
     /* Slow wallet: 504 within the 300 ms timeout (+ slack), no order. */
     assert_int_equal(control("{\"wallet\":\"slow\",\"slow_ms\":2000}"), 0);
     int64_t t0 = now_ms();
-    assert_int_equal(place("42", order_body("slow-1", "BTC-USDT", "buy", "30000", "0.01"), NULL,
-                           0, code, sizeof code),
+    assert_int_equal(place("42", order_body("slow-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0,
+                           code, sizeof code),
                      504);
     int64_t took = now_ms() - t0;
     assert_string_equal(code, "upstream_timeout");
@@ -570,9 +570,9 @@ static void test_wallet_insufficient_and_slow(void **state)
     assert_int_equal(control("{\"wallet\":\"ok\"}"), 0);
     assert_int_equal(db_count("SELECT count(*) FROM orders"), n0);
     /* A retry of the timed-out order continues with the same order id. */
-    assert_int_equal(place("42", order_body("slow-1", "BTC-USDT", "buy", "30000", "0.01"), NULL,
-                           0, NULL, 0),
-                     202);
+    assert_int_equal(
+        place("42", order_body("slow-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0, NULL, 0),
+        202);
 }
 
 static void test_other_user_and_cancel(void **state)
@@ -628,7 +628,8 @@ static void trade_json(char *ev, size_t n, int seq, const char *ts, int seq2, co
 static int sse_open(const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
         return -1;
@@ -698,8 +699,8 @@ static void test_read_model(void **state)
     cJSON_Delete(j);
 
     /* Two trades then the fill events (seq shared by both topics). */
-    trade_json(ev, sizeof ev, 2, "2026-11-21T12:00:30.000000Z", 2, "2000.000000",
-             "0.10000000", "200.000000", maker, id);
+    trade_json(ev, sizeof ev, 2, "2026-11-21T12:00:30.000000Z", 2, "2000.000000", "0.10000000",
+               "200.000000", maker, id);
     produce(topic_tr, "ETH-USDT", ev);
     snprintf(ev, sizeof ev,
              "{\"type\":\"order.partially_filled\",\"version\":1,\"id\":\"ETH-USDT:3\","
@@ -709,8 +710,8 @@ static void test_read_model(void **state)
              "\"remaining_quantity\":\"0.20000000\"}",
              ts, id);
     produce(topic_ev, "ETH-USDT", ev);
-    trade_json(ev, sizeof ev, 4, "2026-11-21T12:01:10.000000Z", 4, "2000.010000",
-             "0.20000000", "400.002000", maker, id);
+    trade_json(ev, sizeof ev, 4, "2026-11-21T12:01:10.000000Z", 4, "2000.010000", "0.20000000",
+               "400.002000", maker, id);
     produce(topic_tr, "ETH-USDT", ev);
     snprintf(ev, sizeof ev,
              "{\"type\":\"order.filled\",\"version\":1,\"id\":\"ETH-USDT:5\","
@@ -730,8 +731,8 @@ static void test_read_model(void **state)
              "\"remaining_quantity\":\"0.20000000\"}",
              ts, id);
     produce(topic_ev, "ETH-USDT", ev);
-    trade_json(ev, sizeof ev, 2, "2026-11-21T12:00:30.000000Z", 2, "2000.000000",
-             "0.10000000", "200.000000", maker, id);
+    trade_json(ev, sizeof ev, 2, "2026-11-21T12:00:30.000000Z", 2, "2000.000000", "0.10000000",
+               "200.000000", maker, id);
     produce(topic_tr, "ETH-USDT", ev);
     /* A marker after the duplicates: once it is applied, they were seen. */
     snprintf(ev, sizeof ev,
@@ -828,8 +829,8 @@ static void test_risk_down_breaker(void **state)
     }
     assert_true(metric(port, "circuit_breaker_state{upstream=\"risk\"}") == 1.0);
     long calls = standin_stat("pretrade_calls");
-    assert_int_equal(place("42", order_body("down-9", "BTC-USDT", "buy", "30000", "0.01"), NULL,
-                           0, code, sizeof code),
+    assert_int_equal(place("42", order_body("down-9", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0,
+                           code, sizeof code),
                      503);
     assert_int_equal(standin_stat("pretrade_calls"), calls); /* failed fast */
     assert_true(metric(port, "http_client_requests_total{upstream=\"risk\",code=\"open\"}") >= 1);
@@ -852,8 +853,8 @@ static void test_crash_after_commit(void **state)
     const char *crash[] = {"TRADING_TEST_CRASH=after_commit", "CONSUMER_ENABLED=false", NULL};
     pid_t p = start_svc("crash-commit", crash);
     char code[64];
-    long st = place("48", order_body("crash-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0,
-                    code, sizeof code);
+    long st = place("48", order_body("crash-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0, code,
+                    sizeof code);
     assert_true(st < 0 || st >= 500); /* the connection died with the process */
     assert_int_equal(wait_exit(p, 5000), 128 + SIGKILL);
     /* Committed but never relayed. */
@@ -884,8 +885,8 @@ static void test_crash_after_hold(void **state)
     stop_service(svc);
     const char *crash[] = {"TRADING_TEST_CRASH=after_hold", "CONSUMER_ENABLED=false", NULL};
     pid_t p = start_svc("crash-hold", crash);
-    long st = place("49", order_body("hold-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0,
-                    NULL, 0);
+    long st =
+        place("49", order_body("hold-1", "BTC-USDT", "buy", "30000", "0.01"), NULL, 0, NULL, 0);
     assert_true(st < 0 || st >= 500);
     assert_int_equal(wait_exit(p, 5000), 128 + SIGKILL);
     PGconn *c = db();

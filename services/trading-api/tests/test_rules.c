@@ -108,7 +108,8 @@ static const struct vcase cases[] = {
     {"{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\","
      "\"quantity\":\"1\",\"client_order_id\":\"a\",\"extra\":1}",
      400, "extra", "unknown field"},
-    {"{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\",\"quantity\":\"1\"}",
+    {"{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\",\"quantity\":"
+     "\"1\"}",
      400, "client_order_id", "required"},
     {"{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\","
      "\"quantity\":\"1\",\"client_order_id\":7}",
@@ -119,7 +120,8 @@ static const struct vcase cases[] = {
     {"{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\","
      "\"quantity\":\"1\",\"client_order_id\":\"\"}",
      422, "client_order_id", "must be 1-64 of [A-Za-z0-9._:-]"},
-    {"{\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\",\"quantity\":\"1\",\"client_order_id\":\"a\"}",
+    {"{\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\",\"quantity\":\"1\",\"client_order_id\":"
+     "\"a\"}",
      400, "market", "required"},
     {"{\"market\":\"DOGE-USDT\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"1\","
      "\"quantity\":\"1\",\"client_order_id\":\"a\"}",
@@ -233,8 +235,8 @@ static void test_validation_table(void **state)
                 fail_msg("case %zu: expected %d %s", i, c->status, c->problem);
             if (p.status != c->status || strcmp(p.field, c->field) != 0 ||
                 strcmp(p.problem, c->problem) != 0)
-                fail_msg("case %zu: got %d %s %s, want %d %s %s", i, p.status, p.field,
-                         p.problem, c->status, c->field, c->problem);
+                fail_msg("case %zu: got %d %s %s, want %d %s %s", i, p.status, p.field, p.problem,
+                         c->status, c->field, c->problem);
             assert_string_equal(p.code, c->status == 400 ? "invalid_request" : "validation_failed");
         }
         cJSON_Delete(b);
@@ -367,8 +369,8 @@ static void test_candles(void **state)
     assert_int_equal(candle_bucket(-60000, 60000), -60000);
 
     struct trade_pt t[] = {
-        {60000, 100, 10, 1000},  {60500, 120, 5, 600},   {119999, 90, 1, 90},
-        {180000, 95, 2, 190},    {180001, 95, 3, 285},
+        {60000, 100, 10, 1000}, {60500, 120, 5, 600}, {119999, 90, 1, 90},
+        {180000, 95, 2, 190},   {180001, 95, 3, 285},
     };
     struct candle c[4];
     int n = candles_build(t, 5, 60000, c, 4);
