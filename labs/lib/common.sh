@@ -198,3 +198,17 @@ probe_window() {
 shop_products_url() { if svc_built gateway; then echo "$GATEWAY_URL/api/products"; else echo "$CATALOG_URL/catalog/products"; fi; }
 # A probe from its own loopback address so per-client limits see it apart.
 PROBE_IP=${PROBE_IP:-127.0.0.2}
+
+# hold_cycle: one hold placed and released on the wallet the way trading-api
+# does it (user 2 of the seed, 1 USDT). Prints the placement's status.
+hold_cycle() {
+    local id="labctl-$$-$RANDOM$RANDOM" c
+    c=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -d "{\"hold_id\":\"$id\",\"user_id\":\"2\",\"asset\":\"USDT\",\"amount\":\"1.000000\"}" "$WALLET_URL/internal/holds")
+    [ "$c" = 201 ] || [ "$c" = 200 ] && curl -s -o /dev/null -m 5 -X DELETE "$WALLET_URL/internal/holds/$id"
+    echo "$c"
+}
+
+# CPU seconds (utime + stime) and resident KiB of a lab service, from /proc.
+svc_cpu_s() { local pid; pid=$(svc_pid "$1") || return 1; awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$pid/stat"; }
+svc_rss_kb() { local pid; pid=$(svc_pid "$1") || return 1; awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
