@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Live checks of the shop demo on a running lab (tests/live/README.md):
 # seeded catalog, cache hits, an order's whole life through the real ports,
-# its pub/sub message, stock returned on cancel; the gateway route when the
-# gateway is built.
+# its pub/sub message (valid against proto/events), stock returned on cancel;
+# when the gateway is built, a product read and a registered user's order
+# through it.
 cd "$(dirname "$0")/../.."
 source tests/lib/tap.sh
 
@@ -41,7 +42,7 @@ key=k-$RANDOM$RANDOM
 body="{\"items\":[{\"product_id\":$PRODUCT,\"quantity\":2}],\"shipping_address\":{\"name\":\"Live\",\"line1\":\"1 Test St\",\"city\":\"Lab\",\"postal_code\":\"1\",\"country\":\"DE\"}}"
 stock0=$(curl -fsS "$CATALOG_URL/catalog/products/$PRODUCT" | jq_ 'd["stock"]')
 code=$(curl -sS -o "$TMP/order.json" -w '%{http_code}' -H "X-User-Id: $user" -H "Idempotency-Key: $key" -d "$body" "$ORDER_URL/orders")
-[ "$code" = 201 ] && ok "POST /orders creates an order (201)" || { not_ok "POST /orders creates an order (got $code)"; sed 's/^/#   /' "$TMP/order.json"; }
+[ "$code" = 201 ] && ok "POST /orders creates an order (201)" || { not_ok "POST /orders creates an order (got $code)"; sed 's/^/#   /' "$TMP/order.json"; echo; }
 id=$(jq_ 'd["id"]' <"$TMP/order.json" 2>/dev/null)
 check "the total is exact (2 x 12.50 = 25.00 USD)" grep -q '"total":"25.00"' "$TMP/order.json"
 check "stock was reserved" bash -c "[ \$(curl -fsS '$CATALOG_URL/catalog/products/$PRODUCT' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"stock\"])') -eq $((stock0 - 2)) ]"
@@ -78,6 +79,33 @@ if [ -x build/bin/gateway ] && curl -fsS -o /dev/null "$GATEWAY_URL/readyz" 2>/d
         check "the gateway routes /api/products to catalog" grep -q '"name":"Mug"' "$TMP/gw.json"
     else
         skip "the gateway routes /api/products to catalog" "GET /api/products/$PRODUCT through the gateway answered $code (its routing/auth is not the shop's)"
+    fi
+    # A real user: register, log in, order with the bearer token; the
+    # gateway turns the JWT into X-User-Id for the order service.
+    email=shop-$RANDOM$RANDOM@example.com
+    pw="correct horse battery staple"
+    curl -sS -o "$TMP/reg.json" -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$email\",\"password\":\"$pw\"}" "$GATEWAY_URL/v1/auth/register"
+    token=$(curl -sS -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"$pw\"}" \
+        "$GATEWAY_URL/v1/auth/login" | jq_ 'd["access_token"]' 2>/dev/null)
+    gw_user=$(jq_ 'd["id"]' <"$TMP/reg.json" 2>/dev/null)
+    if [ -n "$token" ] && [ -n "$gw_user" ]; then
+        code=$(curl -sS -o "$TMP/gw-order.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
+            -H "Idempotency-Key: gw-$key" -H 'Content-Type: application/json' -d "$body" "$GATEWAY_URL/api/orders")
+        if [ "$code" = 201 ] && grep -q "\"user_id\":\"$gw_user\"" "$TMP/gw-order.json"; then
+            ok "an order through the gateway belongs to the token's user (201)"
+        else
+            not_ok "an order through the gateway belongs to the token's user (got $code)"
+            sed 's/^/#   /' "$TMP/gw-order.json"; echo
+        fi
+        gw_id=$(jq_ 'd["id"]' <"$TMP/gw-order.json" 2>/dev/null)
+        check "the user reads it back through the gateway" bash -c "
+            curl -fsS -H 'Authorization: Bearer $token' '$GATEWAY_URL/api/orders/$gw_id' | grep -q '\"id\":\"$gw_id\"'"
+        check "and gives the stock back by cancelling it" bash -c "
+            curl -fsS -X PUT -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' \
+                -d '{\"status\":\"cancelled\"}' '$GATEWAY_URL/api/orders/$gw_id/status' | grep -q '\"status\":\"cancelled\"'"
+    else
+        skip "an order through the gateway" "could not register/log in through the gateway ($(head -c 200 "$TMP/reg.json"))"
     fi
 else
     skip "the gateway routes /api/products to catalog" "gateway not built or not ready"
