@@ -212,3 +212,66 @@ hold_cycle() {
 # CPU seconds (utime + stime) and resident KiB of a lab service, from /proc.
 svc_cpu_s() { local pid; pid=$(svc_pid "$1") || return 1; awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$pid/stat"; }
 svc_rss_kb() { local pid; pid=$(svc_pid "$1") || return 1; awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+
+# ---- shop checkouts as a lab customer (user 900001), on a product of the
+# lab's own with plenty of stock, so scenarios never empty the demo shop.
+LAB_SHOP_USER=900001
+lab_product_id() {
+    local f="$STATE_DIR/product.id" id
+    if [ -s "$f" ]; then
+        id=$(cat "$f")
+        [ "$(http_code "$CATALOG_URL/catalog/products/$id")" = 200 ] && { echo "$id"; return 0; }
+    fi
+    mkdir -p "$STATE_DIR"
+    id=$(curl -s -m 5 -X POST -H 'Content-Type: application/json' -H 'X-User-Id: 3' -H 'X-User-Roles: admin' \
+        -d '{"name":"Lab Widget","price":"1.00","stock":1000000,"description":"labctl checkout probe"}' \
+        "$CATALOG_URL/catalog/products" | jq -r '.id // empty')
+    [ -n "$id" ] || return 1
+    echo "$id" >"$f"; echo "$id"
+}
+# checkout_cycle: one order through the gateway (then cancelled). Prints
+# "<status> <seconds>" of the creation.
+checkout_cycle() {
+    local pid tok body out code t id
+    pid=$(lab_product_id) || { echo "000 0"; return 1; }
+    tok=${LAB_SHOP_TOKEN:-$(mint_jwt "$LAB_SHOP_USER")}
+    body="{\"items\":[{\"product_id\":\"$pid\",\"quantity\":1}],\"shipping_address\":{\"name\":\"Lab\",\"line1\":\"1 Loop St\",\"city\":\"Localhost\",\"postal_code\":\"12345\",\"country\":\"DE\"}}"
+    out=$(curl -s -m 15 -w '\n%{http_code} %{time_total}' -X POST -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' -H "Idempotency-Key: labctl-$$-$RANDOM$RANDOM" \
+        --interface "$PROBE_IP" -d "$body" "$GATEWAY_URL/api/orders")
+    code=$(tail -1 <<<"$out")
+    id=$(head -n -1 <<<"$out" | jq -r '.id // empty' 2>/dev/null)
+    [ -n "$id" ] && curl -s -o /dev/null -m 10 -X PUT -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+        --interface "$PROBE_IP" -d '{"status":"cancelled"}' "$GATEWAY_URL/api/orders/$id/status"
+    echo "$code"
+}
+# Orders of the lab customer left pending (a timed-out checkout still
+# creates its order): cancel them, straight at the order service.
+cancel_lab_orders() {
+    local id
+    for id in $(curl -s -m 5 -H "X-User-Id: $LAB_SHOP_USER" -H 'X-User-Roles: user' "$ORDER_URL/orders/user/$LAB_SHOP_USER?limit=50" \
+            | jq -r '.items[]? | select(.status == "pending") | .id' 2>/dev/null); do
+        curl -s -o /dev/null -m 5 -X PUT -H "X-User-Id: $LAB_SHOP_USER" -H 'X-User-Roles: user' -H 'Content-Type: application/json' \
+            -d '{"status":"cancelled"}' "$ORDER_URL/orders/$id/status"
+    done
+}
+
+# ---- the gateway's routes file, as the running gateway sees it.
+gw_routes_file() {
+    local f; f=$(svc_env gateway GATEWAY_ROUTES_FILE)
+    [ -n "$f" ] || f=services/gateway/routes.json
+    case $f in /*) ;; *) f=$REPO_ROOT/$f ;; esac
+    echo "$f"
+}
+# gw_override_routes JQ-FILTER: the gateway runs on a copy of its routes file,
+# $LAB_DIR/overrides/gateway-routes.json, changed by the filter; restarted.
+gw_override_routes() {
+    mkdir -p "$LAB_DIR/overrides"
+    jq "$1" "$REPO_ROOT/services/gateway/routes.json" >"$LAB_DIR/overrides/gateway-routes.json" || return 1
+    override_set gateway GATEWAY_ROUTES_FILE "$LAB_DIR/overrides/gateway-routes.json"
+    gw_apply_overrides
+}
+gw_apply_overrides() {
+    if wrapper_installed gateway || lab_reads_overrides; then svc_restart gateway; else use_overrides gateway; fi
+    wait_ready gateway 30
+}
