@@ -74,6 +74,12 @@ module "karpenter" {
   cluster_name                    = module.eks.cluster_name
   enable_pod_identity             = true
   create_pod_identity_association = true
+  namespace                       = "kube-system"
+  service_account                 = "karpenter"
+  # Fixed names: k8s/platform/karpenter/<env> and the chart values refer to them.
+  queue_name                    = "${var.name}-karpenter"
+  node_iam_role_use_name_prefix = false
+  node_iam_role_name            = "${var.name}-karpenter-node"
   node_iam_role_additional_policies = {
     AmazonSSMManagedInstanceCore = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
   }

@@ -7,7 +7,7 @@ export const WAVE_ORDER = [ // [earlier, later]: the later one needs what the ea
   ['istio-base', 'istiod'], ['istiod', 'istio-ingress'], ['istio-ingress', 'istio-ingress-config'], ['istio-cni', 'istio-ingress'],
   ['kube-prometheus-stack', 'exchange-mesh'], ['flagger', 'exchange-mesh'], ['external-secrets', 'exchange-mesh'],
   ['kyverno', 'admission-policies'], ['gatekeeper', 'admission-policies'], ['istiod', 'exchange-mesh'],
-  ['admission-policies', 'exchange-mesh'], ['exchange-mesh', 'gateway'], ['kube-prometheus-stack', 'flagger'], ['aws-load-balancer-controller', 'istio-ingress-config'],
+  ['admission-policies', 'exchange-mesh'], ['exchange-mesh', 'gateway'], ['kube-prometheus-stack', 'flagger'], ['aws-load-balancer-controller', 'istio-ingress-config'], ['karpenter', 'karpenter-nodepools'], ['karpenter-nodepools', 'exchange-mesh'],
 ];
 const wave = a => Number(a.metadata.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
 const base = (a, env) => a.metadata.name.replace(new RegExp(`-${env}$`), '');

@@ -89,6 +89,20 @@ const externalSecret = top('external-secrets.io/v1beta1', 'ExternalSecret', obj(
 const clusterSecretStore = top('external-secrets.io/v1beta1', 'ClusterSecretStore', obj({
   provider: obj({ aws: obj({ service: { enum: ['SecretsManager', 'ParameterStore'] }, region: { type: 'string', pattern: '^[a-z]{2}-[a-z]+-[0-9]$' }, role: S,
     auth: obj({ jwt: obj({ serviceAccountRef: obj({ name: S, namespace: S }, ['name']) }, ['serviceAccountRef']) }) }, ['service', 'region']) }, ['aws']) }, ['provider']));
+// Karpenter v1 NodePool / EC2NodeClass (subset we use).
+const req = obj({ key: S, operator: { enum: ['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'] }, values: arr({ type: 'string' }), minValues: I }, ['key', 'operator']);
+const nodePool = top('karpenter.sh/v1', 'NodePool', obj({
+  template: obj({ metadata: customMeta, spec: obj({ nodeClassRef: obj({ group: S, kind: S, name: S }, ['group', 'kind', 'name']), requirements: arr(req),
+    taints: arr(obj({ key: S, value: S, effect: { enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] } }, ['key', 'effect'])), expireAfter: S, terminationGracePeriod: S }, ['nodeClassRef', 'requirements']) }, ['spec']),
+  limits: obj({ cpu: { type: ['string', 'integer'] }, memory: S }), weight: I,
+  disruption: obj({ consolidationPolicy: { enum: ['WhenEmpty', 'WhenEmptyOrUnderutilized'] }, consolidateAfter: S, budgets: arr({ type: 'object' }) }) }, ['template']));
+const tagTerms = arr(obj({ tags: map({ type: 'string' }), id: S }));
+const ec2NodeClass = top('karpenter.k8s.aws/v1', 'EC2NodeClass', obj({
+  role: S, instanceProfile: S, amiSelectorTerms: arr(obj({ alias: { type: 'string', pattern: '^(al2023|al2|bottlerocket)@(v[0-9]+|latest)$' }, id: S, tags: map({ type: 'string' }) })),
+  subnetSelectorTerms: tagTerms, securityGroupSelectorTerms: tagTerms, tags: map({ type: 'string' }),
+  metadataOptions: obj({ httpEndpoint: S, httpProtocolIPv6: S, httpTokens: { enum: ['required', 'optional'] }, httpPutResponseHopLimit: I }),
+  blockDeviceMappings: arr(obj({ deviceName: S, rootVolume: B, ebs: obj({ volumeSize: S, volumeType: S, encrypted: B, kmsKeyID: S, iops: I, throughput: I, deleteOnTermination: B }) })) },
+  ['amiSelectorTerms', 'subnetSelectorTerms', 'securityGroupSelectorTerms']));
 // SOPS-encrypted YAML: the sops metadata block (KMS key, MAC) ...
 const enc = { type: 'string', pattern: '^ENC\\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:(str|int|float|bool|bytes)\\]$' };
 export const SOPS_SCHEMA = { type: 'object', required: ['sops'], properties: {
@@ -103,6 +117,7 @@ const AJV = {
   'kyverno.io/v1/ClusterPolicy': ajv.compile(clusterPolicy), 'templates.gatekeeper.sh/v1/ConstraintTemplate': ajv.compile(constraintTemplate),
   'constraints.gatekeeper.sh/v1beta1/K8sGuaranteedQoS': ajv.compile(constraint('K8sGuaranteedQoS')),
   'constraints.gatekeeper.sh/v1beta1/K8sNoPlaintextSecret': ajv.compile(constraint('K8sNoPlaintextSecret')),
+  'karpenter.sh/v1/NodePool': ajv.compile(nodePool), 'karpenter.k8s.aws/v1/EC2NodeClass': ajv.compile(ec2NodeClass),
   'external-secrets.io/v1beta1/ExternalSecret': ajv.compile(externalSecret), 'external-secrets.io/v1beta1/ClusterSecretStore': ajv.compile(clusterSecretStore),
 };
 export const validateSops = ajv.compile(SOPS_SCHEMA);

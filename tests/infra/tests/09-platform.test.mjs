@@ -56,3 +56,20 @@ for (const e of ENVS) test(`${e}: ALB (ACM cert, WAF, HTTPS only) -> Gateway hos
   const canary = find(render(`k8s/overlays/${e}`), 'Canary', 'gateway');
   assert.ok(canary.spec.service.hosts.includes(host) && canary.spec.service.gateways.includes('istio-ingress/public'));
 });
+
+for (const e of ENVS) test(`${e}: Karpenter NodePool is amd64 with encrypted disks and IMDSv2; EC2NodeClass uses terraform's node role and discovery tags`, { skip }, () => {
+  const objs = render(`k8s/platform/karpenter/${e}`);
+  const nc = find(objs, 'EC2NodeClass', 'default'), np = find(objs, 'NodePool', 'general');
+  const eks = fs.readFileSync(path.join(ROOT, 'terraform/modules/eks/main.tf'), 'utf8');
+  assert.match(eks, /node_iam_role_name\s*=\s*"\$\{var\.name\}-karpenter-node"/);
+  assert.match(eks, /queue_name\s*=\s*"\$\{var\.name\}-karpenter"/);
+  assert.equal(nc.spec.role, `exchange-${e}-karpenter-node`);
+  for (const t of [...nc.spec.subnetSelectorTerms, ...nc.spec.securityGroupSelectorTerms]) assert.equal(t.tags['karpenter.sh/discovery'], `exchange-${e}`);
+  assert.ok(nc.spec.blockDeviceMappings.every(b => b.ebs.encrypted === true), 'unencrypted node disk');
+  assert.equal(nc.spec.metadataOptions.httpTokens, 'required');
+  assert.ok(!/@latest$/.test(nc.spec.amiSelectorTerms[0].alias || ''), 'AMI alias must be pinned');
+  assert.deepEqual(np.spec.template.spec.requirements.find(r => r.key === 'kubernetes.io/arch').values, ['amd64']);
+  const app = loadDocs(path.join(ROOT, `argocd/apps/${e}/platform.yaml`)).find(a => a.metadata.name === `karpenter-${e}`);
+  const params = Object.fromEntries(app.spec.sources[0].helm.parameters.map(p => [p.name, p.value]));
+  assert.deepEqual(params, { 'settings.clusterName': `exchange-${e}`, 'settings.interruptionQueue': `exchange-${e}-karpenter` });
+});
