@@ -163,9 +163,12 @@ int store_list_user_orders(const char *user_id, int64_t before_id, int limit, st
  */
 int store_set_status(int64_t id, enum order_status to, const char *user_id, int is_admin,
                      const char *topic, enum order_status *from, struct order *out);
-/* Stock releases still owed to the catalog (cancellations, failed or
- * abandoned reservations). */
-int store_release_add(int64_t order_id);
+/* Stock releases owed to the catalog: cancellations (written with the
+ * status change) and reservations whose order was never written. A
+ * release owed in delay_s unless store_create_order (same transaction as
+ * the order) cancels it: recorded before reserving. */
+#define RESERVATION_GRACE_S 120
+int store_release_hold(int64_t order_id, int delay_s);
 int store_release_due(int64_t *ids, size_t max, size_t *n);
 int store_release_done(int64_t order_id, int ok);
 

@@ -293,6 +293,10 @@ static int create_tx(struct cm_db_conn *c, void *ctx)
                        7, pi, NULL) < 0)
             return -1;
     }
+    /* The order exists now: the release held before reserving is void. */
+    const char *pd[1] = {id};
+    if (cm_db_exec(c, "DELETE FROM stock_releases WHERE order_id = $1::bigint", 1, pd, NULL) < 0)
+        return -1;
     return outbox_add(c, x->topic, o, -1, ST_PENDING);
 }
 
@@ -379,18 +383,20 @@ int store_set_status(int64_t id, enum order_status to, const char *user_id, int 
 }
 
 /* ---- stock releases owed to the catalog */
-int store_release_add(int64_t order_id)
+int store_release_hold(int64_t order_id, int delay_s)
 {
     struct cm_db_conn *c = cm_db_acquire(g_pool, -1);
     if (!c)
         return -1;
-    char id[24];
+    char id[24], delay[16];
     snprintf(id, sizeof id, "%lld", (long long)order_id);
-    const char *p[1] = {id};
+    snprintf(delay, sizeof delay, "%d", delay_s);
+    const char *p[2] = {id, delay};
     int rc = cm_db_exec(c,
-                        "INSERT INTO stock_releases (order_id) VALUES ($1::bigint)"
+                        "INSERT INTO stock_releases (order_id, next_attempt_at)"
+                        " VALUES ($1::bigint, now() + $2::int * interval '1 second')"
                         " ON CONFLICT (order_id) DO NOTHING",
-                        1, p, NULL);
+                        2, p, NULL);
     cm_db_release(g_pool, c);
     return rc;
 }

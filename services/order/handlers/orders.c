@@ -120,18 +120,14 @@ static void replay(struct cm_http_req *r, const struct order *o, const char *fin
 }
 
 /* Gives back a reservation whose order was not written: now if the
- * catalog answers, else later from the relay (the debt is recorded). */
+ * catalog answers, else later from the relay (the debt recorded before the
+ * reservation stays due). */
 static void give_back(int64_t order_id)
 {
-    int recorded = store_release_add(order_id) == 0;
-    if (catalog_release(order_id) == CAT_OK) {
-        if (recorded)
-            store_release_done(order_id, 1);
-    } else if (recorded) {
+    if (catalog_release(order_id) == CAT_OK)
+        store_release_done(order_id, 1);
+    else
         events_wake();
-    } else {
-        cm_error("order %lld: reservation could not be released nor recorded", (long long)order_id);
-    }
 }
 
 void h_order_create(struct cm_http_req *r)
@@ -196,12 +192,22 @@ void h_order_create(struct cm_http_req *r)
         }
     }
 
+    /*
+     * The release is owed before the stock is taken: the debt falls due in
+     * RESERVATION_GRACE unless the order's own transaction cancels it, so a
+     * crash between "reserved" and "order written" strands nothing (the
+     * relay pays overdue debts). The grace also covers a reservation still
+     * in flight when we gave up waiting: releasing it at once could reach
+     * the catalog first, find nothing, and let the late reservation stand.
+     */
     int64_t id, bad = 0;
-    if (store_next_order_id(&id) < 0) {
+    if (store_next_order_id(&id) < 0 || store_release_hold(id, RESERVATION_GRACE_S) < 0) {
         cm_http_reply_error(r, 503, "service_unavailable", "database unavailable");
         goto out;
     }
     rc = catalog_reserve(id, req->items, req->nitems, &bad);
+    if (rc == CAT_OUT_OF_STOCK || rc == CAT_NO_PRODUCT)
+        store_release_done(id, 1); /* the catalog refused: nothing to give back */
     if (rc == CAT_OUT_OF_STOCK) {
         reply_out_of_stock(r, req, bad);
         goto out;
@@ -212,8 +218,8 @@ void h_order_create(struct cm_http_req *r)
         goto out;
     }
     if (rc != CAT_OK) {
-        /* The reservation may have happened (a timeout after the commit). */
-        give_back(id);
+        /* It may still happen (a timeout before the catalog's commit): the
+         * debt stays due in RESERVATION_GRACE_S. */
         cm_http_reply_error(r, 503, "service_unavailable", "the catalog is unavailable");
         goto out;
     }

@@ -626,6 +626,37 @@ static int kafka_has(const char *order_id_field, const char *to)
     return found;
 }
 
+/* A reservation whose order was never written (a crash between the two)
+ * is given back by the relay once its debt falls due: here the debt is
+ * written as the crashed request would have left it, already due. */
+static void test_stranded_reservation_released(void **state)
+{
+    (void)state;
+    assert_int_equal(order_db_count("SELECT count(*) FROM stock_releases WHERE done_at IS NULL"),
+                     0); /* every order so far was written or refused: no debt */
+    int64_t before = stock_of(prod_b);
+    char body[160];
+    snprintf(body, sizeof body,
+             "{\"order_id\":\"987654\",\"items\":[{\"product_id\":\"%lld\",\"quantity\":2}]}",
+             (long long)prod_b);
+    cJSON_Delete(call_port(cat_port, "POST", "/internal/stock/reserve", NULL, body, 200));
+    assert_int_equal(stock_of(prod_b), before - 2);
+    assert_int_equal(
+        order_db_count("WITH d AS (INSERT INTO stock_releases (order_id) VALUES (987654)"
+                       " RETURNING 1) SELECT count(*) FROM d"),
+        1);
+    int64_t end = now_ms() + 10000;
+    while (stock_of(prod_b) != before && now_ms() < end)
+        usleep(50000);
+    assert_int_equal(stock_of(prod_b), before);
+    end = now_ms() + 5000;
+    while (order_db_count("SELECT count(*) FROM stock_releases WHERE done_at IS NULL") != 0 &&
+           now_ms() < end)
+        usleep(20000);
+    assert_int_equal(order_db_count("SELECT count(*) FROM stock_releases WHERE done_at IS NULL"),
+                     0);
+}
+
 /* The outbox: with Kafka paused (fault injection) an order's event waits
  * in PostgreSQL; the service is then killed (-9) and restarted, and the
  * new process delivers it. A crash loses no event. */
@@ -687,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_visibility),
         cmocka_unit_test(test_pubsub),
         cmocka_unit_test(test_kafka_event),
+        cmocka_unit_test(test_stranded_reservation_released),
         cmocka_unit_test(test_outbox_survives_crash),
         cmocka_unit_test(test_events_match_contract),
         cmocka_unit_test(test_catalog_down),
