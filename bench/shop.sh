@@ -60,8 +60,8 @@ ORDER_DB=$(infra_new_db shop_order)
 # answers; up to 3 ports are tried (another process may take a port between
 # the check and the bind). Sets PORT.
 start() {
-    local name=$1 bin=$2 try pid; shift 2
-    for try in 1 2 3; do
+    local name=$1 bin=$2 pid; shift 2
+    for _ in 1 2 3; do
         PORT=$(free_port)
         env "$@" PORT="$PORT" LOG_LEVEL=info ADMIN_TOKEN=bench "$BIN/$bin" >"$TMP/$name.log" 2>&1 &
         pid=$!

@@ -4,7 +4,7 @@
 # its pub/sub message (valid against proto/events), stock returned on cancel;
 # when the gateway is built, a product read and a registered user's order
 # through it.
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/tap.sh
 
 if [ ! -x build/bin/catalog ] || [ ! -x build/bin/order ]; then
