@@ -491,76 +491,90 @@ done:
 
 /* ---- outbox ------------------------------------------------------------ */
 
-int store_outbox_relay(int max, outbox_fn fn, void *ctx)
+#define RELAY_LOCK_KEY "7413001"
+
+int store_relay_lock(struct cm_db_conn **out)
 {
     struct cm_db_conn *c = cm_db_acquire(pool, 1000);
     if (!c)
         return -1;
-    int rc = -1;
-    PGresult *r = NULL;
-    struct outbox_row *rows = NULL;
-    int *published = NULL;
-    struct cm_buf ids;
-    cm_buf_init(&ids, 0);
+    PGresult *r = cm_db_query(c, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")", 0, NULL);
+    int got = r && PQgetvalue(r, 0, 0)[0] == 't';
+    int rc = r ? got : -1;
+    PQclear(r);
+    if (got)
+        *out = c;
+    else
+        cm_db_release(pool, c);
+    return rc;
+}
+
+void store_relay_unlock(struct cm_db_conn *c)
+{
+    if (!c)
+        return;
+    cm_db_exec(c, "SELECT pg_advisory_unlock(" RELAY_LOCK_KEY ")", 0, NULL, NULL);
+    cm_db_release(pool, c);
+}
+
+int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, size_t *n)
+{
     char lim[16];
     snprintf(lim, sizeof lim, "%d", max);
     const char *p[] = {lim};
-    /* Not cm_db_tx: the callback produces to Kafka, which must not be
-     * repeated by a transaction retry. */
-    if (cm_db_exec(c, "BEGIN", 0, NULL, NULL) < 0)
-        goto done;
-    r = cm_db_query(c, "SELECT pg_try_advisory_xact_lock(7413001)", 0, NULL);
+    PGresult *r = cm_db_query(c,
+                              "SELECT id, market, payload, attempts FROM outbox "
+                              "WHERE published_at IS NULL ORDER BY id LIMIT $1::int",
+                              1, p);
     if (!r)
-        goto done;
-    if (PQgetvalue(r, 0, 0)[0] != 't') {
-        rc = 0; /* another replica relays */
-        goto done;
+        return -1;
+    *n = (size_t)PQntuples(r);
+    *rows = calloc(*n ? *n : 1, sizeof **rows);
+    if (!*rows) {
+        PQclear(r);
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        struct outbox_row *o = &(*rows)[i];
+        o->id = i64(r, (int)i, 0);
+        str(r, (int)i, 1, o->market, sizeof o->market);
+        o->payload = strdup(PQgetvalue(r, (int)i, 2));
+        o->attempts = (int)i64(r, (int)i, 3);
+        if (!o->payload) {
+            PQclear(r);
+            store_outbox_free(*rows, i);
+            return -1;
+        }
     }
     PQclear(r);
-    r = cm_db_query(c,
-                    "SELECT id, market, payload FROM outbox WHERE published_at IS NULL "
-                    "ORDER BY id LIMIT $1::int",
-                    1, p);
-    if (!r)
-        goto done;
-    size_t n = (size_t)PQntuples(r);
-    if (n == 0) {
-        rc = 0;
-        goto done;
-    }
-    rows = calloc(n, sizeof *rows);
-    published = calloc(n, sizeof *published);
-    if (!rows || !published)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        rows[i].id = i64(r, (int)i, 0);
-        str(r, (int)i, 1, rows[i].market, sizeof rows[i].market);
-        rows[i].payload = PQgetvalue(r, (int)i, 2);
-    }
-    fn(ctx, rows, n, published);
-    cm_buf_puts(&ids, "{");
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (published[i])
-            cm_buf_printf(&ids, "%s%lld", k++ ? "," : "", (long long)rows[i].id);
-    cm_buf_puts(&ids, "}");
-    if (k > 0) {
-        const char *q[] = {ids.data};
-        if (cm_db_exec(c, "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", 1,
-                       q, NULL) < 0)
-            goto done;
-    }
-    if (cm_db_exec(c, "COMMIT", 0, NULL, NULL) < 0)
-        goto done;
-    rc = (int)n;
-done:
-    if (rc <= 0)
-        cm_db_exec(c, "ROLLBACK", 0, NULL, NULL);
-    PQclear(r);
+    return 0;
+}
+
+void store_outbox_free(struct outbox_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++)
+        free(rows[i].payload);
     free(rows);
-    free(published);
-    cm_buf_release(&ids);
-    cm_db_release(pool, c);
+}
+
+int store_outbox_mark(struct cm_db_conn *c, const int64_t *ids, size_t n, enum outbox_mark m)
+{
+    if (n == 0)
+        return 0;
+    static const char *const sql[] = {
+        "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+        "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+        "UPDATE outbox SET attempts = 0 WHERE id = ANY($1::bigint[])",
+    };
+    struct cm_buf b;
+    cm_buf_init(&b, 0);
+    cm_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++)
+        cm_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    cm_buf_puts(&b, "}");
+    const char *p[] = {b.data};
+    int rc = b.data ? cm_db_exec(c, sql[m], 1, p, NULL) : -1;
+    cm_buf_release(&b);
     return rc;
 }
 

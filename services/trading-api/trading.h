@@ -45,7 +45,8 @@ struct trading_config {
     int db_pool;
     int consumer_enabled;
     /* Test hook (TRADING_TEST_CRASH): "after_hold" or "after_commit" makes
-     * the process SIGKILL itself at that point of an order placement. */
+     * the process SIGKILL itself at that point of an order placement,
+     * "after_publish" once the relay's batch is acknowledged, unmarked. */
     const char *test_crash;
 };
 
@@ -211,17 +212,29 @@ int store_orders_list(const char *user, const char *market, const char *status, 
  * may be released: the order will never exist), or ST_ERR. */
 int store_internal_order(uint64_t id, struct order_row *out);
 
-/* Outbox relay: under a transaction-scoped advisory lock (one relay at a
- * time across replicas), fetches up to max unpublished rows in id order
- * and hands them to fn, which returns for each row 1 if published; those
- * are marked. Returns the number of rows handed over, or -1. */
+/* Outbox relay (relay.c). Only the holder of a session advisory lock
+ * relays, on the connection that holds it (one relay across replicas;
+ * the lock goes with the session when a process dies). */
+struct cm_db_conn;
+/* 1 with *c holding the lock, 0 when another relay has it, -1 error. */
+int store_relay_lock(struct cm_db_conn **c);
+void store_relay_unlock(struct cm_db_conn *c);
 struct outbox_row {
     int64_t id;
+    int attempts; /* > 0: handed to a producer before, maybe on Kafka */
     char market[32];
-    char *payload; /* owned by the store for the callback's duration */
+    char *payload; /* owned (store_outbox_free) */
 };
-typedef void (*outbox_fn)(void *ctx, struct outbox_row *rows, size_t n, int *published);
-int store_outbox_relay(int max, outbox_fn fn, void *ctx);
+/* Up to max unpublished rows in id order: 0 with *rows (caller frees with
+ * store_outbox_free) and *n, or -1. */
+int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, size_t *n);
+void store_outbox_free(struct outbox_row *rows, size_t n);
+enum outbox_mark {
+    MARK_ATTEMPT,   /* about to be produced: attempts + 1 */
+    MARK_PUBLISHED, /* acknowledged by the broker */
+    MARK_NOT_SENT,  /* the producer refused it for sure: attempts = 0 */
+};
+int store_outbox_mark(struct cm_db_conn *c, const int64_t *ids, size_t n, enum outbox_mark m);
 /* Pending count and age of the oldest (seconds) for the metrics. */
 int store_outbox_stats(long *pending, double *oldest_age_s);
 
