@@ -275,3 +275,11 @@ gw_apply_overrides() {
     if wrapper_installed gateway || lab_reads_overrides; then svc_restart gateway; else use_overrides gateway; fi
     wait_ready gateway 30
 }
+load_running() { local f; f="$(load_dir)/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+# duration_ms 2s|1500ms|1m: milliseconds (as the services parse durations).
+duration_ms() {
+    case $1 in
+    *ms) echo "${1%ms}" ;; *s) echo $(( ${1%s} * 1000 )) ;; *m) echo $(( ${1%m} * 60000 )) ;;
+    *h) echo $(( ${1%h} * 3600000 )) ;; *[!0-9]*|'') echo "" ;; *) echo "$1" ;;
+    esac
+}
