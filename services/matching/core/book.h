@@ -157,6 +157,18 @@ void me_market_free(struct me_market *m);
  */
 int me_market_apply(struct me_market *m, const struct me_cmd *cmd, me_emit_fn emit, void *ctx);
 
+/*
+ * Service-side rejection (additive): emits one REJECTED event with the
+ * command's type, order_id, user_id and side and the given reason (one of
+ * enum me_reason), consuming one seq, without validating or touching the
+ * book. For commands the service cannot turn into a valid me_cmd (a
+ * malformed amount, an unknown flag on the wire) but must still answer
+ * in the market's gap-free stream. Returns 0, or -1 (nothing emitted)
+ * when reason is not a rejection reason (ME_R_NONE or >= ME_R_MAX_).
+ */
+int me_market_reject(struct me_market *m, const struct me_cmd *cmd, int reason, me_emit_fn emit,
+                     void *ctx);
+
 uint64_t me_market_seq(const struct me_market *m);
 int64_t me_market_last_price(const struct me_market *m);
 size_t me_market_order_count(const struct me_market *m);
@@ -177,6 +189,11 @@ struct me_depth_level {
     int64_t qty;    /* sum of remaining */
     uint32_t count; /* orders at the level */
 };
+/* Resting orders on one side (sum of level counts; O(levels)). 0 for a
+ * bad side. (Additive, for the service's depth gauge.) */
+size_t me_market_side_orders(const struct me_market *m, int side);
+/* Price levels on one side, O(1). */
+size_t me_market_side_levels(const struct me_market *m, int side);
 /* Writes up to n levels of `side`, best first; returns how many. */
 size_t me_market_depth(const struct me_market *m, int side, struct me_depth_level *out, size_t n);
 

@@ -225,6 +225,24 @@ int me_market_find(const struct me_market *m, uint64_t order_id, struct me_order
     return 0;
 }
 
+size_t me_market_side_orders(const struct me_market *m, int side)
+{
+    if (side != ME_BUY && side != ME_SELL)
+        return 0;
+    const struct me_book_side *s = &m->sides[side];
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        n += s->v[i].lv->count;
+    return n;
+}
+
+size_t me_market_side_levels(const struct me_market *m, int side)
+{
+    if (side != ME_BUY && side != ME_SELL)
+        return 0;
+    return m->sides[side].n;
+}
+
 size_t me_market_depth(const struct me_market *m, int side, struct me_depth_level *out, size_t n)
 {
     if (side != ME_BUY && side != ME_SELL)

@@ -395,3 +395,13 @@ int me_market_apply(struct me_market *m, const struct me_cmd *cmd, me_emit_fn em
     default: reject(&r, ME_R_INVALID); return 0;
     }
 }
+
+int me_market_reject(struct me_market *m, const struct me_cmd *cmd, int reason, me_emit_fn emit,
+                     void *ctx)
+{
+    if (reason <= ME_R_NONE || reason >= ME_R_MAX_)
+        return -1;
+    struct run r = {m, cmd, emit, ctx};
+    reject(&r, reason);
+    return 0;
+}
