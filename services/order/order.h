@@ -151,10 +151,13 @@ int store_find_by_key(const char *user_id, const char *key, struct order *out);
 /* Inserts the order, its items and its creation event in one transaction. */
 int store_create_order(const struct order *o, const char *idempotency_key, const char *topic);
 int store_get_order(int64_t id, struct order *out);
-/* Orders of a user, newest first, ids below before_id (0 = from the top).
- * *out is malloc'd; order_release each and free. */
-int store_list_user_orders(const char *user_id, int64_t before_id, int limit, struct order **out,
-                           size_t *n);
+/* Orders of a user, newest first, ids below before_id (0 = from the top),
+ * handed to fn one at a time (the order is borrowed for the call); fn
+ * returning -1 stops the walk (-1). *n orders were visited, the last being
+ * *last_id. */
+typedef int (*order_visit_fn)(void *ctx, const struct order *o);
+int store_list_user_orders(const char *user_id, int64_t before_id, int limit, order_visit_fn fn,
+                           void *ctx, size_t *n, int64_t *last_id);
 /*
  * Moves an order to `to` with its event (outbox) and, for a cancellation,
  * a pending stock release, all in one transaction. The caller's identity

@@ -159,11 +159,11 @@ int store_get_order(int64_t id, struct order *out)
     return rc;
 }
 
-int store_list_user_orders(const char *user_id, int64_t before_id, int limit, struct order **out,
-                           size_t *n)
+int store_list_user_orders(const char *user_id, int64_t before_id, int limit, order_visit_fn fn,
+                           void *ctx, size_t *n, int64_t *last_id)
 {
-    *out = NULL;
     *n = 0;
+    *last_id = 0;
     struct cm_db_conn *c = cm_db_acquire(g_pool, -1);
     if (!c)
         return -1;
@@ -173,6 +173,7 @@ int store_list_user_orders(const char *user_id, int64_t before_id, int limit, st
     const char *p[3] = {user_id, before, lim};
     int rc = -1;
     PGresult *items = NULL;
+    struct order *o = NULL;
     PGresult *res = cm_db_query(c,
                                 "SELECT " ORDER_COLS " FROM orders WHERE user_id = $1"
                                 " AND ($2::bigint = 0 OR id < $2::bigint)"
@@ -180,54 +181,44 @@ int store_list_user_orders(const char *user_id, int64_t before_id, int limit, st
                                 3, p);
     if (!res)
         goto out;
-    int rows = PQntuples(res);
-    if (rows == 0) {
-        rc = 0;
-        goto out;
-    }
-    *out = calloc((size_t)rows, sizeof **out);
-    if (!*out)
-        goto out;
-    struct cm_buf ids;
-    cm_buf_init(&ids, 1u << 16);
+    /* Then the items of exactly those orders, ordered like them, so each
+     * order's lines are a contiguous run walked alongside. */
+    struct cm_buf ids; /* "{9,7,4}" */
+    cm_buf_init(&ids, 1u << 20);
     int brc = cm_buf_puts(&ids, "{");
-    for (int i = 0; i < rows; i++) {
-        if (row_order(res, i, &(*out)[i]) < 0)
-            brc = -1;
-        *n = (size_t)i + 1;
-        brc |= cm_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)(*out)[i].id);
-    }
+    for (int i = 0; i < PQntuples(res); i++)
+        brc |= cm_buf_printf(&ids, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
     brc |= cm_buf_puts(&ids, "}");
-    if (brc) {
-        cm_buf_release(&ids);
-        goto out;
-    }
     const char *p2[1] = {ids.data};
-    items = cm_db_query(c,
-                        "SELECT product_id, name, quantity, unit_price_cents, line_total_cents,"
-                        " order_id FROM order_items WHERE order_id = ANY($1::bigint[])"
-                        " ORDER BY order_id, line",
-                        1, p2);
+    items = brc ? NULL
+                : cm_db_query(c,
+                              "SELECT product_id, name, quantity, unit_price_cents,"
+                              " line_total_cents, order_id FROM order_items"
+                              " WHERE order_id = ANY($1::bigint[]) ORDER BY order_id DESC, line",
+                              1, p2);
     cm_buf_release(&ids);
-    if (!items)
+    o = calloc(1, sizeof *o); /* one order at a time: pages may be large */
+    if (!items || !o)
         goto out;
-    for (int i = 0; i < PQntuples(items); i++) {
-        int64_t oid = i64(items, i, 5);
-        for (size_t k = 0; k < *n; k++) {
-            struct order *o = &(*out)[k];
-            if (o->id == oid && o->nitems < ORDER_MAX_ITEMS)
-                row_item(items, i, &o->items[o->nitems++]);
-        }
+    int rows = PQntuples(res), nitems = PQntuples(items), k = 0;
+    for (int i = 0; i < rows; i++) {
+        if (row_order(res, i, o) < 0)
+            goto out;
+        while (k < nitems && i64(items, k, 5) > o->id) /* defensive: lines come in order */
+            k++;
+        for (; k < nitems && i64(items, k, 5) == o->id; k++)
+            if (o->nitems < ORDER_MAX_ITEMS)
+                row_item(items, k, &o->items[o->nitems++]);
+        int frc = fn(ctx, o);
+        *last_id = o->id;
+        order_release(o);
+        if (frc < 0)
+            goto out;
+        *n = (size_t)i + 1;
     }
     rc = 0;
 out:
-    if (rc < 0 && *out) {
-        for (size_t k = 0; k < *n; k++)
-            order_release(&(*out)[k]);
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
+    free(o);
     if (items)
         PQclear(items);
     if (res)

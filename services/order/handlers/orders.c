@@ -9,8 +9,8 @@
 #include "../order.h"
 #include "common/banned.h"
 
-#define LIST_DEFAULT 20
-#define LIST_MAX 50
+#define LIST_DEFAULT 50
+#define LIST_MAX 500
 
 struct identity {
     const char *user_id;
@@ -358,6 +358,18 @@ void h_order_status(struct cm_http_req *r)
     free(o);
 }
 
+struct page {
+    struct cm_buf b;
+    size_t n;
+};
+
+static int render_one(void *ctx, const struct order *o)
+{
+    struct page *pg = ctx;
+    int rc = (pg->n++ ? cm_buf_puts(&pg->b, ",") : 0) | render(&pg->b, o);
+    return rc ? -1 : 0;
+}
+
 void h_orders_of_user(struct cm_http_req *r)
 {
     struct identity who;
@@ -382,24 +394,24 @@ void h_orders_of_user(struct cm_http_req *r)
         cm_http_reply_error(r, 422, "validation_failed", "cursor is not one we gave out");
         return;
     }
-    struct order *list;
+    struct page page;
+    cm_buf_init(&page.b, 64u << 20);
+    page.n = 0;
+    int rc = cm_buf_puts(&page.b, "{\"items\":[");
     size_t n;
-    if (store_list_user_orders(user, before, (int)limit, &list, &n) < 0) {
+    int64_t last;
+    if (rc < 0 ||
+        store_list_user_orders(user, before, (int)limit, render_one, &page, &n, &last) < 0) {
+        cm_buf_release(&page.b);
         cm_http_reply_error(r, 503, "service_unavailable", "database unavailable");
         return;
     }
-    struct cm_buf b;
-    cm_buf_init(&b, 16u << 20);
-    int rc = cm_buf_puts(&b, "{\"items\":[");
-    for (size_t i = 0; i < n; i++)
-        rc |= (i ? cm_buf_puts(&b, ",") : 0) | render(&b, &list[i]);
+    struct cm_buf b = page.b;
+    /* a full page may have more after it; the cursor is the last id */
     if (n == (size_t)limit)
-        rc |= cm_buf_printf(&b, "],\"next_cursor\":\"%lld\"}", (long long)list[n - 1].id);
+        rc |= cm_buf_printf(&b, "],\"next_cursor\":\"%lld\"}", (long long)last);
     else
         rc |= cm_buf_puts(&b, "],\"next_cursor\":null}");
-    for (size_t i = 0; i < n; i++)
-        order_release(&list[i]);
-    free(list);
     if (rc)
         cm_http_reply_error(r, 500, "internal", "rendering failed");
     else

@@ -501,6 +501,29 @@ static void test_visibility(void **state)
     assert_true(cJSON_IsString(cJSON_GetObjectItem(o, "next_cursor")));
     cJSON_Delete(o);
     expect_code(call_port(ord_port, "GET", "/orders/user/1001", BOB, NULL, 403), "forbidden");
+    expect_code(call_port(ord_port, "GET", "/orders/user/1001?limit=501", ALICE, NULL, 422),
+                "validation_failed");
+    o = call_port(ord_port, "GET", "/orders/user/1001?limit=500", ALICE, NULL, 200);
+    cJSON *all = cJSON_GetObjectItem(o, "items");
+    assert_int_equal(cJSON_GetArraySize(all), 2);
+    /* newest first, each with its own lines */
+    assert_true(sid(cJSON_GetArrayItem(all, 0), "id") > sid(cJSON_GetArrayItem(all, 1), "id"));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 1), "items")),
+                     2);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 0), "items")),
+                     1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "next_cursor")));
+    cJSON_Delete(o);
+    /* the cursor walks to the second page */
+    o = call_port(ord_port, "GET", "/orders/user/1001?limit=1", ALICE, NULL, 200);
+    char next[96];
+    snprintf(next, sizeof next, "/orders/user/1001?limit=1&cursor=%s",
+             cJSON_GetObjectItem(o, "next_cursor")->valuestring);
+    cJSON_Delete(o);
+    o = call_port(ord_port, "GET", next, ALICE, NULL, 200);
+    assert_int_equal(sid(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "items"), 0), "id"),
+                     first_order);
+    cJSON_Delete(o);
     o = call_port(ord_port, "GET", "/orders/user/1001", ADMIN, NULL, 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "items")), 2);
     cJSON_Delete(o);
