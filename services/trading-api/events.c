@@ -97,19 +97,11 @@ static int on_trade(const cJSON *j, const struct market *m)
         return -2;
     int rc = store_apply_trade(&t);
     if (rc == ST_OK) {
-        char p[CM_DECIMAL_STR_MAX], q[CM_DECIMAL_STR_MAX], a[CM_DECIMAL_STR_MAX];
-        cm_decimal_format(t.price, m->quote_scale, p, sizeof p);
-        cm_decimal_format(t.qty, m->base_scale, q, sizeof q);
-        cm_decimal_format(t.quote, m->quote_scale, a, sizeof a);
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "id", t.id);
-        cJSON_AddStringToObject(d, "price", p);
-        cJSON_AddStringToObject(d, "quantity", q);
-        cJSON_AddStringToObject(d, "quote_amount", a);
-        cJSON_AddStringToObject(d, "taker_side", t.taker_side);
-        cJSON_AddStringToObject(d, "ts", t.ts);
-        char *s = cJSON_PrintUnformatted(d);
-        cJSON_Delete(d);
+        struct trade_row row = {.seq = t.seq, .price = t.price, .qty = t.qty, .quote = t.quote};
+        snprintf(row.id, sizeof row.id, "%s", t.id);
+        snprintf(row.ts, sizeof row.ts, "%s", t.ts);
+        snprintf(row.taker_side, sizeof row.taker_side, "%s", t.taker_side);
+        char *s = trade_stream_json(m, &row);
         if (s)
             stream_publish(m->symbol, "trade", t.seq, s);
         free(s);

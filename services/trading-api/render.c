@@ -147,3 +147,15 @@ const char *require_user(struct cm_http_req *r)
     }
     return u;
 }
+
+char *trade_stream_json(const struct market *m, const struct trade_row *t)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "id", t->id);
+    add_dec(d, "price", t->price, m->quote_scale);
+    add_dec(d, "quantity", t->qty, m->base_scale);
+    add_dec(d, "quote_amount", t->quote, m->quote_scale);
+    cJSON_AddStringToObject(d, "taker_side", t->taker_side);
+    cJSON_AddStringToObject(d, "ts", t->ts);
+    return render(d);
+}

@@ -686,22 +686,39 @@ int store_apply_trade(const struct trade_event *t)
 
 /* ---- market data ------------------------------------------------------- */
 
+static int trades_query(const char *sql, const char *market, int64_t seq, int limit,
+                        struct trade_row **rows, size_t *n);
+
 int store_trades_list(const char *market, int64_t before_seq, int limit, struct trade_row **rows,
                       size_t *n)
+{
+    return trades_query("SELECT seq, ts_us, price, quantity, quote_amount, id, ts, "
+                        "taker_side FROM trades WHERE market = $1 "
+                        "AND ($2::bigint = 0 OR seq < $2::bigint) "
+                        "ORDER BY seq DESC LIMIT $3::int",
+                        market, before_seq, limit, rows, n);
+}
+
+int store_trades_after(const char *market, int64_t after_seq, int limit, struct trade_row **rows,
+                       size_t *n)
+{
+    return trades_query("SELECT seq, ts_us, price, quantity, quote_amount, id, ts, "
+                        "taker_side FROM trades WHERE market = $1 AND seq > $2::bigint "
+                        "ORDER BY seq LIMIT $3::int",
+                        market, after_seq, limit, rows, n);
+}
+
+static int trades_query(const char *sql, const char *market, int64_t seq, int limit,
+                        struct trade_row **rows, size_t *n)
 {
     struct cm_db_conn *c = cm_db_acquire(pool, -1);
     if (!c)
         return ST_ERR;
     char before[24], lim[16];
-    snprintf(before, sizeof before, "%lld", (long long)before_seq);
+    snprintf(before, sizeof before, "%lld", (long long)seq);
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {market, before, lim};
-    PGresult *r = cm_db_query(c,
-                              "SELECT seq, ts_us, price, quantity, quote_amount, id, ts, "
-                              "taker_side FROM trades WHERE market = $1 "
-                              "AND ($2::bigint = 0 OR seq < $2::bigint) "
-                              "ORDER BY seq DESC LIMIT $3::int",
-                              3, p);
+    PGresult *r = cm_db_query(c, sql, 3, p);
     cm_db_release(pool, c);
     if (!r)
         return ST_ERR;

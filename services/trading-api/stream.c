@@ -52,7 +52,31 @@ void stream_subscribe(struct cm_http_req *r, const struct market *m)
     }
     s->m = m;
     cm_http_stream_send(s->st, ": subscribed\n\n", 14);
+    const char *last = cm_http_req_header(r, "Last-Event-ID");
+    uint64_t after = 0;
     pthread_mutex_lock(&mu);
+    /* Resume: the trades after Last-Event-ID are sent before the stream
+     * joins the list, with the list locked, so none is missed (the one
+     * being applied right now may come twice: ids let clients dedupe). */
+    if (last && parse_uint_id(last, &after) == 0 && after < INT64_MAX) {
+        struct trade_row *rows = NULL;
+        size_t n = 0;
+        if (store_trades_after(m->symbol, (int64_t)after, 1000, &rows, &n) == ST_OK) {
+            for (size_t i = 0; i < n; i++) {
+                char *d = trade_stream_json(m, &rows[i]);
+                char head[64];
+                int hl = snprintf(head, sizeof head,
+                                  "event: trade\nid: %lld\ndata: ", (long long)rows[i].seq);
+                if (d) {
+                    cm_http_stream_send(s->st, head, (size_t)hl);
+                    cm_http_stream_send(s->st, d, strlen(d));
+                    cm_http_stream_send(s->st, "\n\n", 2);
+                }
+                free(d);
+            }
+        }
+        free(rows);
+    }
     s->next = subs;
     subs = s;
     /* A new subscriber gets the current top at the next poll. */

@@ -261,6 +261,9 @@ struct trade_row {
 };
 int store_trades_list(const char *market, int64_t before_seq, int limit, struct trade_row **rows,
                       size_t *n);
+/* Trades with seq > after_seq, oldest first (SSE resume). */
+int store_trades_after(const char *market, int64_t after_seq, int limit, struct trade_row **rows,
+                       size_t *n);
 /* Trades in [from_us, to_us) oldest first, at most max. */
 int store_trades_range(const char *market, int64_t from_us, int64_t to_us, size_t max,
                        struct trade_pt **pts, size_t *n);
@@ -305,6 +308,8 @@ int events_ready(void);
 
 /* Subscribes the request's stream to a market; replies itself. */
 void stream_subscribe(struct cm_http_req *r, const struct market *m);
+/* The SSE data of a trade (caller frees). */
+char *trade_stream_json(const struct market *m, const struct trade_row *t);
 /* Sends one SSE message to every subscriber of market (drops slow ones). */
 void stream_publish(const char *market, const char *event, int64_t id, const char *data);
 int stream_start(void);

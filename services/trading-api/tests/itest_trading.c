@@ -625,7 +625,7 @@ static void trade_json(char *ev, size_t n, int seq, const char *ts, int seq2, co
 }
 
 /* A raw SSE client: connects and sends the request; fd or -1. */
-static int sse_open(const char *path)
+static int sse_open(const char *path, const char *extra)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -636,7 +636,8 @@ static int sse_open(const char *path)
     struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char rq[256];
-    int n = snprintf(rq, sizeof rq, "GET %s HTTP/1.1\r\nHost: x\r\nX-User-Id: 42\r\n\r\n", path);
+    int n = snprintf(rq, sizeof rq, "GET %s HTTP/1.1\r\nHost: x\r\nX-User-Id: 42\r\n%s\r\n", path,
+                     extra ? extra : "");
     if (write(fd, rq, (size_t)n) != n)
         return -1;
     return fd;
@@ -668,7 +669,7 @@ static void test_read_model(void **state)
     assert_int_equal(place("47", order_body("rm-2", "ETH-USDT", "sell", "2000.00", "0.1"), maker,
                            sizeof maker, NULL, 0),
                      202);
-    int sse = sse_open("/v1/markets/ETH-USDT/stream");
+    int sse = sse_open("/v1/markets/ETH-USDT/stream", NULL);
     assert_true(sse >= 0);
     static char sbuf[65536];
     size_t slen = 0;
@@ -801,6 +802,14 @@ static void test_read_model(void **state)
     assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "id: 4", 5000), 0);
     assert_non_null(strstr(sbuf, "event: trade"));
     assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "event: top", 5000), 0);
+    close(sse);
+    /* Resume after seq 2: the trade with seq 4 is replayed at once. */
+    sse = sse_open("/v1/markets/ETH-USDT/stream", "Last-Event-ID: 2\r\n");
+    assert_true(sse >= 0);
+    slen = 0;
+    sbuf[0] = 0;
+    assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "id: 4", 5000), 0);
+    assert_null(strstr(sbuf, "id: 2\n"));
     close(sse);
 
     /* Book and ticker from the matching stand-in; matching down -> 503. */
