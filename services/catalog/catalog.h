@@ -43,7 +43,7 @@ int catalog_config_load(struct catalog_config *c);
 #define PRICE_MAX_CENTS 100000000LL /* 1,000,000.00 */
 #define STOCK_MAX 1000000
 #define QTY_MAX 1000
-#define RESERVE_MAX_ITEMS 50
+#define RESERVE_MAX_ITEMS 100
 #define PRICE_SCALE 2
 #define SHOP_CURRENCY "USD" /* the shop has one currency */
 

@@ -44,7 +44,7 @@ struct order_config {
 int order_config_load(struct order_config *c);
 
 /* ---- domain.c: pure rules */
-#define ORDER_MAX_ITEMS 50
+#define ORDER_MAX_ITEMS 100
 #define QTY_MAX 1000
 #define TEXT_MAX_CHARS 200
 #define USER_ID_MAX 20
