@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 BIN=$ROOT/$BUILD/bin
-TRADES=${WALLET_BENCH_TRADES:-30000}
+TRADES=${WALLET_BENCH_TRADES:-20000} # devkafka keeps ~5 MiB per partition: stay well below
 HOLD_RATE=${WALLET_BENCH_HOLD_RATE:-2000}
 WD_RATE=${WALLET_BENCH_WD_RATE:-200}
 SECS=${WALLET_BENCH_SECS:-5}

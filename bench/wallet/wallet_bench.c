@@ -66,7 +66,8 @@ static double pct(double *v, size_t n, double p)
 static long long q_int(PGconn *db, const char *sql)
 {
     PGresult *r = PQexec(db, sql);
-    long long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    long long v =
+        PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : -1;
     PQclear(r);
     return v;
 }
@@ -89,16 +90,18 @@ static int settle(long n)
     long first = (long)(time(NULL) % 1000000) * 1000000; /* fresh ids per run */
     for (long i = 1; i <= n; i++) {
         snprintf(id, sizeof id, "BTC-USDT:%ld", first + i);
-        int len = snprintf(json, sizeof json,
-                           "{\"type\":\"trade\",\"version\":1,\"id\":\"%s\",\"ts\":\"2026-11-21T12:00:00Z\","
-                           "\"market\":\"BTC-USDT\",\"seq\":%ld,\"price\":\"30000.000000\","
-                           "\"quantity\":\"0.00001000\",\"quote_amount\":\"0.300000\","
-                           "\"taker_side\":\"%s\",\"taker_order_id\":\"%s\",\"taker_user_id\":\"%s\","
-                           "\"maker_order_id\":\"%s\",\"maker_user_id\":\"%s\"}",
-                           id, first + i, i % 2 ? "buy" : "sell", i % 2 ? "1" : "2",
-                           i % 2 ? "1" : "2", i % 2 ? "2" : "1", i % 2 ? "2" : "1");
+        int len = snprintf(
+            json, sizeof json,
+            "{\"type\":\"trade\",\"version\":1,\"id\":\"%s\",\"ts\":\"2026-11-21T12:00:00Z\","
+            "\"market\":\"BTC-USDT\",\"seq\":%ld,\"price\":\"30000.000000\","
+            "\"quantity\":\"0.00001000\",\"quote_amount\":\"0.300000\","
+            "\"taker_side\":\"%s\",\"taker_order_id\":\"%s\",\"taker_user_id\":\"%s\","
+            "\"maker_order_id\":\"%s\",\"maker_user_id\":\"%s\"}",
+            id, first + i, i % 2 ? "buy" : "sell", i % 2 ? "1" : "2", i % 2 ? "1" : "2",
+            i % 2 ? "2" : "1", i % 2 ? "2" : "1");
         struct cm_kafka_out m = {.topic = topic,
-                                 .partition = (int32_t)(i % 4), /* spread: retention per partition */
+                                 .partition =
+                                     (int32_t)(i % 4), /* spread: retention per partition */
                                  .key = "BTC-USDT",
                                  .key_len = 8,
                                  .value = json,
@@ -108,14 +111,22 @@ static int settle(long n)
     }
     cm_kafka_producer_flush(p, 30000);
     double tp = now_s();
-    long long done = 0;
+    long long done = 0, last = -1;
+    double last_progress = now_s();
     while (now_s() - t0 < 300) {
         done = q_int(db, "SELECT count(*) FROM processed_events") - base;
         if (done >= n)
             break;
+        if (done != last) {
+            last = done;
+            last_progress = now_s();
+        } else if (now_s() - last_progress > 15) {
+            fprintf(stderr, "settle: stalled at %lld of %ld (see the wallet log)\n", done, n);
+            break;
+        }
         usleep(20000);
     }
-    double t1 = now_s();
+    double t1 = done >= n ? now_s() : last_progress;
     fprintf(stderr, "settle: produced %ld in %.2fs, settled %lld in %.2fs\n", n, tp - t0, done,
             t1 - t0);
     printf("%.0f\n", (double)done / (t1 - t0));
@@ -205,8 +216,8 @@ static int load(const char *kind, double rate, double secs)
     atomic_long seq = 0;
     double start = now_s() + 0.2;
     for (int i = 0; i < THREADS; i++) {
-        l[i] = (struct load){.kind = kind, .rate = rate, .secs = secs, .start = start, .tid = i,
-                             .seq = &seq};
+        l[i] = (struct load){
+            .kind = kind, .rate = rate, .secs = secs, .start = start, .tid = i, .seq = &seq};
         l[i].cap = (size_t)(rate * secs / THREADS) + 16;
         l[i].lat = calloc(l[i].cap, sizeof(double));
         pthread_create(&t[i], NULL, loader, &l[i]);

@@ -13,8 +13,8 @@
  * Fees and limits are defaults; config.c overrides them from the
  * environment. */
 struct wallet_asset wallet_assets[WALLET_MAX_ASSETS] = {
-    {"BTC", 8, ADDR_BTC, 10000, 1000000000LL, 100000000LL},             /* 0.0001, 10, 1 */
-    {"ETH", 8, ADDR_HEX40, 100000, 20000000000LL, 2000000000LL},        /* 0.001, 200, 20 */
+    {"BTC", 8, ADDR_BTC, 10000, 1000000000LL, 100000000LL},            /* 0.0001, 10, 1 */
+    {"ETH", 8, ADDR_HEX40, 100000, 20000000000LL, 2000000000LL},       /* 0.001, 200, 20 */
     {"USDT", 6, ADDR_HEX40, 1000000, 1000000000000LL, 100000000000LL}, /* 1, 1M, 100k */
 };
 
@@ -107,8 +107,7 @@ int valid_address(const struct wallet_asset *a, const char *s)
     if (a->addr_kind == ADDR_BTC)
         return n >= 11 && n <= 63 && (strncmp(s, "bc1", 3) == 0 || strncmp(s, "tb1", 3) == 0) &&
                all_of(s + 3, n - 3, "abcdefghijklmnopqrstuvwxyz0123456789");
-    return n == 42 && s[0] == '0' && s[1] == 'x' &&
-           all_of(s + 2, 40, "0123456789abcdefABCDEF");
+    return n == 42 && s[0] == '0' && s[1] == 'x' && all_of(s + 2, 40, "0123456789abcdefABCDEF");
 }
 
 int amount_from_json(const cJSON *item, int scale, int64_t *out, char *err, size_t errlen)
@@ -124,20 +123,13 @@ int amount_from_json(const cJSON *item, int scale, int64_t *out, char *err, size
     int64_t v;
     int rc = cm_decimal_parse(item->valuestring, scale, 0, &v);
     switch (rc) {
-    case 0:
-        break;
+    case 0: break;
     case CM_DECIMAL_EPRECISION:
         snprintf(err, errlen, "amount has more than %d decimals", scale);
         return -1;
-    case CM_DECIMAL_ERANGE:
-        snprintf(err, errlen, "amount is too large");
-        return -1;
-    case CM_DECIMAL_ENEGATIVE:
-        snprintf(err, errlen, "amount must be positive");
-        return -1;
-    default:
-        snprintf(err, errlen, "amount is not a decimal number");
-        return -1;
+    case CM_DECIMAL_ERANGE: snprintf(err, errlen, "amount is too large"); return -1;
+    case CM_DECIMAL_ENEGATIVE: snprintf(err, errlen, "amount must be positive"); return -1;
+    default: snprintf(err, errlen, "amount is not a decimal number"); return -1;
     }
     if (v <= 0) {
         snprintf(err, errlen, "amount must be positive");
@@ -214,10 +206,10 @@ int trade_parse(const char *json, size_t len, struct trade *t, char *err, size_t
                 valid_opaque_id) < 0 ||
         copy_id(t->maker_order, sizeof t->maker_order, str_field(o, "maker_order_id"),
                 valid_opaque_id) < 0 ||
-        copy_id(t->taker_user, sizeof t->taker_user, str_field(o, "taker_user_id"),
-                valid_user_id) < 0 ||
-        copy_id(t->maker_user, sizeof t->maker_user, str_field(o, "maker_user_id"),
-                valid_user_id) < 0) {
+        copy_id(t->taker_user, sizeof t->taker_user, str_field(o, "taker_user_id"), valid_user_id) <
+            0 ||
+        copy_id(t->maker_user, sizeof t->maker_user, str_field(o, "maker_user_id"), valid_user_id) <
+            0) {
         snprintf(err, errlen, "bad or missing id field");
         goto out;
     }
@@ -302,8 +294,7 @@ int trade_legs(const struct trade *t, int64_t maker_bps, int64_t taker_bps,
     return n;
 }
 
-int order_event_parse(const char *json, size_t len, struct order_event *e, char *err,
-                      size_t errlen)
+int order_event_parse(const char *json, size_t len, struct order_event *e, char *err, size_t errlen)
 {
     memset(e, 0, sizeof *e);
     cJSON *o = cJSON_ParseWithLength(json, len);
@@ -352,7 +343,8 @@ int order_event_parse(const char *json, size_t len, struct order_event *e, char 
         }
         int buy = strcmp(side, "buy") == 0;
         const struct wallet_asset *a = asset_find(buy ? m->quote : m->base);
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, buy ? "filled_quote" : "filled_quantity");
+        const cJSON *f =
+            cJSON_GetObjectItemCaseSensitive(o, buy ? "filled_quote" : "filled_quantity");
         if (!cJSON_IsString(f) ||
             cm_decimal_parse(f->valuestring, a->scale, 0, &e->expected) != 0) {
             snprintf(err, errlen, "bad filled amount");

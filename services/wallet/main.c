@@ -44,9 +44,9 @@ void wallet_metrics_init(void)
     wallet_m.holds = cm_metric_counter(
         "wallet_holds_total",
         "Hold requests by result: placed, duplicate, insufficient_funds, error.", "result");
-    wallet_m.settlements = cm_metric_counter(
-        "wallet_settlements_total", "Trades settled by result: applied, duplicate, error.",
-        "result");
+    wallet_m.settlements =
+        cm_metric_counter("wallet_settlements_total",
+                          "Trades settled by result: applied, duplicate, error.", "result");
     wallet_m.settlement_lag = cm_metric_gauge(
         "wallet_settlement_lag_seconds",
         "Age of the oldest trade not yet settled (now minus trade ts), seconds; 0 when caught up.",

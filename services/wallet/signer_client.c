@@ -26,11 +26,11 @@
 void signer_metrics_init(void)
 {
     wallet_m.signer_up = cm_metric_gauge(
-        "wallet_signer_up", "1 if the last signer health check over the unix socket succeeded, else 0.",
-        NULL);
-    wallet_m.signer_duration = cm_metric_histogram(
-        "wallet_signer_request_duration_seconds", "Signer request round trip, seconds.", NULL, NULL,
-        0);
+        "wallet_signer_up",
+        "1 if the last signer health check over the unix socket succeeded, else 0.", NULL);
+    wallet_m.signer_duration =
+        cm_metric_histogram("wallet_signer_request_duration_seconds",
+                            "Signer request round trip, seconds.", NULL, NULL, 0);
     cm_gauge_set(wallet_m.signer_up, 0);
 }
 
@@ -157,8 +157,8 @@ int signer_sign(const char *withdrawal_id, const char *asset, const char *addres
 int signer_ping(void)
 {
     char resp[64], err[128];
-    int ok = exchange("PING\n", resp, sizeof resp, err, sizeof err) == 0 &&
-             strcmp(resp, "PONG") == 0;
+    int ok =
+        exchange("PING\n", resp, sizeof resp, err, sizeof err) == 0 && strcmp(resp, "PONG") == 0;
     cm_gauge_set(wallet_m.signer_up, ok ? 1 : 0);
     return ok ? 0 : -1;
 }

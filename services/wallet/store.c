@@ -177,8 +177,9 @@ int store_hold_json(const char *hold, char **json)
         "SELECT json_build_object('hold_id', hold_id, 'user_id', user_id, 'asset', asset,"
         " 'amount', wallet_fmt(amount, asset), 'remaining', wallet_fmt(remaining, asset),"
         " 'status', CASE status WHEN 'released' THEN 'released' ELSE 'active' END,"
-        " 'purpose', purpose, 'ref_id', ref_id, 'created_at', " TS("created_at") ")::text"
-        " FROM holds WHERE hold_id = $1",
+        " 'purpose', purpose, 'ref_id', ref_id, 'created_at', " TS(
+            "created_at") ")::text"
+                          " FROM holds WHERE hold_id = $1",
         1, p, json);
 }
 
@@ -216,10 +217,12 @@ int store_ledger_json(const char *user, const char *asset, int64_t before, int l
         "   'entry_id', 'je_' || entry_id, 'asset', asset, 'amount', wallet_fmt(amount, asset),"
         "   'kind', CASE kind WHEN 'trade' THEN 'trade' ELSE kind END, 'ref_id', ref_id,"
         "   'ts', " TS("created_at") ") ORDER BY entry_id DESC)"
-        "   FROM (SELECT * FROM page ORDER BY entry_id DESC LIMIT $4::int) x), '[]'::json),"
-        " 'next_cursor', (SELECT CASE WHEN count(*) > $4::int"
-        "   THEN (SELECT min(entry_id) FROM (SELECT entry_id FROM page ORDER BY entry_id DESC"
-        "         LIMIT $4::int) y)::text END FROM page))::text",
+                                     "   FROM (SELECT * FROM page ORDER BY entry_id DESC LIMIT "
+                                     "$4::int) x), '[]'::json),"
+                                     " 'next_cursor', (SELECT CASE WHEN count(*) > $4::int"
+                                     "   THEN (SELECT min(entry_id) FROM (SELECT entry_id FROM "
+                                     "page ORDER BY entry_id DESC"
+                                     "         LIMIT $4::int) y)::text END FROM page))::text",
         4, p, json);
 }
 
@@ -261,9 +264,11 @@ int store_withdrawal_json(const char *id, const char *user, char **json)
         "SELECT json_strip_nulls(json_build_object('id', id, 'asset', asset,"
         " 'amount', wallet_fmt(amount, asset), 'fee', wallet_fmt(fee, asset),"
         " 'address', address, 'status', status, 'tx_hash', tx_hash,"
-        " 'failure_reason', failure_reason, 'created_at', " TS("created_at") ","
-        " 'updated_at', " TS("updated_at") "))::text"
-        " FROM withdrawals WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
+        " 'failure_reason', failure_reason, 'created_at', " TS(
+            "created_at") ","
+                          " 'updated_at', " TS("updated_at") "))::text"
+                                                             " FROM withdrawals WHERE id = $1 AND "
+                                                             "($2::text IS NULL OR user_id = $2)",
         2, p, json);
 }
 
@@ -378,8 +383,8 @@ static int settle_tx(struct cm_db_conn *c, void *arg)
     struct hold_use *hu = calloc(x->nt * 2 + 1, sizeof *hu);
     size_t nd = 0, nh = 0, nfresh = 0;
     PGresult *res = NULL;
-    if (!fresh || !d || !hu || smap_init(&seen, x->nt) < 0 || smap_init(&accts, x->nt * TRADE_MAX_LEGS) < 0 ||
-        smap_init(&holds, x->nt * 2 + x->ne) < 0)
+    if (!fresh || !d || !hu || smap_init(&seen, x->nt) < 0 ||
+        smap_init(&accts, x->nt * TRADE_MAX_LEGS) < 0 || smap_init(&holds, x->nt * 2 + x->ne) < 0)
         goto out;
 
     if (x->nt > 0) {
@@ -570,8 +575,8 @@ static int settle_tx(struct cm_db_conn *c, void *arg)
         char cnt[24];
         I64(cnt, (int64_t)ie);
         const char *pc[1] = {cnt};
-        res = cm_db_query(c, "SELECT nextval('journal_entries_id_seq') FROM generate_series(1, $1::int)",
-                          1, pc);
+        res = cm_db_query(
+            c, "SELECT nextval('journal_entries_id_seq') FROM generate_series(1, $1::int)", 1, pc);
         if (!res || (size_t)PQntuples(res) != ie)
             goto out;
         for (int r = 0; r < PQntuples(res); r++)
@@ -586,13 +591,14 @@ static int settle_tx(struct cm_db_conn *c, void *arg)
                        2, pe, NULL) < 0)
             goto out;
         const char *pp[6] = {b[11].data, b[1].data, b[2].data, b[3].data, b[4].data, b[5].data};
-        if (cm_db_exec(c,
-                       "INSERT INTO postings (entry_id, account_id, asset, bucket, amount)"
-                       " SELECT ($1::bigint[])[u.ix + 1], a.id, u.asset, u.bucket, u.amt"
-                       " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])"
-                       "   AS u(ix, o, asset, bucket, amt)"
-                       " JOIN accounts a ON a.owner = u.o AND a.asset = u.asset",
-                       6, pp, NULL) < 0)
+        if (cm_db_exec(
+                c,
+                "INSERT INTO postings (entry_id, account_id, asset, bucket, amount)"
+                " SELECT ($1::bigint[])[u.ix + 1], a.id, u.asset, u.bucket, u.amt"
+                " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])"
+                "   AS u(ix, o, asset, bucket, amt)"
+                " JOIN accounts a ON a.owner = u.o AND a.asset = u.asset",
+                6, pp, NULL) < 0)
             goto out;
         x->applied += nfresh;
     }

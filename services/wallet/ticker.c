@@ -62,8 +62,7 @@ static void reconcile(void)
         char w[16];
         if (store_release_hold(ids[i], "reconciled", w, sizeof w) == 0 &&
             strcmp(w, "released") == 0) {
-            cm_log_kv(CM_LOG_WARN, "stranded hold released", "hold_id", ids[i],
-                      (const char *)NULL);
+            cm_log_kv(CM_LOG_WARN, "stranded hold released", "hold_id", ids[i], (const char *)NULL);
             events_wake();
         }
     }

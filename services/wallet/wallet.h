@@ -112,8 +112,8 @@ struct order_event {
     char type[32];
     char order_id[ID_MAX + 1];
     const char *end_reason; /* NULL unless the order ended (hold.released reason) */
-    int64_t expected;       /* held asset the order consumed (buy: filled_quote, sell: filled_quantity) */
-    int relevant;           /* 0: nothing for the wallet (rejected cancel, cancel_all, ...) */
+    int64_t expected; /* held asset the order consumed (buy: filled_quote, sell: filled_quantity) */
+    int relevant;     /* 0: nothing for the wallet (rejected cancel, cancel_all, ...) */
 };
 int order_event_parse(const char *json, size_t len, struct order_event *e, char *err,
                       size_t errlen);

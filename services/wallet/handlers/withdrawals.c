@@ -99,8 +99,7 @@ void h_withdrawal_create(struct cm_http_req *r)
     } else {
         cm_counter_add(wallet_m.withdrawals, 1, "rejected");
         cm_http_reply_error(r, 422, "insufficient_funds",
-                            "not enough %s available for the amount and the network fee",
-                            a->code);
+                            "not enough %s available for the amount and the network fee", a->code);
     }
 }
 

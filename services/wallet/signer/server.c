@@ -144,8 +144,8 @@ int signer_serve(const char *path, struct keystore *ks, int max_clients)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    unlink(path); /* a stale socket from a previous run */
-    mode_t old = umask(0117);  /* socket 0660: owner and group only */
+    unlink(path);             /* a stale socket from a previous run */
+    mode_t old = umask(0117); /* socket 0660: owner and group only */
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     if (rc < 0 || listen(fd, 64) < 0) {

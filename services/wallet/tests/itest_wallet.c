@@ -88,8 +88,8 @@ static int64_t wait_q(const char *sql, int64_t want, int timeout_ms)
 
 static pid_t start_wallet(const char *extra)
 {
-    char port[32], db[512], redis[256], kafka[256], sock[600], trades[96], orders[96],
-        events[96], group[96], stream[96], extra_kv[256];
+    char port[32], db[512], redis[256], kafka[256], sock[600], trades[96], orders[96], events[96],
+        group[96], stream[96], extra_kv[256];
     snprintf(port, sizeof port, "PORT=%d", g.port);
     snprintf(db, sizeof db, "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
     snprintf(redis, sizeof redis, "REDIS_URL=%s", need_env("TEST_REDIS_URL"));
@@ -225,9 +225,8 @@ static void trade_json(char *out, size_t n, char *id, size_t idn, const char *ma
              taker_user, maker_order, maker_user);
 }
 
-static void order_end(char *id, size_t idn, const char *market, const char *type,
-                      const char *order, const char *user, int buy, const char *fq,
-                      const char *fquote)
+static void order_end(char *id, size_t idn, const char *market, const char *type, const char *order,
+                      const char *user, int buy, const char *fq, const char *fquote)
 {
     int64_t seq = ++g.seq[mkt_index(market)];
     snprintf(id, idn, "%s:%lld", market, (long long)seq);
@@ -365,11 +364,13 @@ static void test_bad_input(void **state)
         {"/v1/deposits", "b10", "{\"asset\":\"BTC\",\"amount\":\"1\",\"tx_hash\":\"0x12\"}", 422,
          "validation_failed"},
         {"/v1/deposits", "b11", "not json", 400, "invalid_json"},
-        {"/v1/withdrawals", NULL, "{\"asset\":\"BTC\",\"amount\":\"1\",\"address\":"
-                                  "\"tb1qexampleaddress0001\"}",
+        {"/v1/withdrawals", NULL,
+         "{\"asset\":\"BTC\",\"amount\":\"1\",\"address\":"
+         "\"tb1qexampleaddress0001\"}",
          400, "invalid_request"},
-        {"/v1/withdrawals", "w1", "{\"asset\":\"BTC\",\"amount\":\"0\",\"address\":"
-                                  "\"tb1qexampleaddress0001\"}",
+        {"/v1/withdrawals", "w1",
+         "{\"asset\":\"BTC\",\"amount\":\"0\",\"address\":"
+         "\"tb1qexampleaddress0001\"}",
          422, "validation_failed"},
         {"/v1/withdrawals", "w2", "{\"asset\":\"BTC\",\"amount\":\"0.1\",\"address\":\"nope\"}",
          422, "validation_failed"},
@@ -382,19 +383,23 @@ static void test_bad_input(void **state)
         {"/v1/withdrawals", "w5",
          "{\"asset\":\"BTC\",\"amount\":\"0.1\",\"address\":\"tb1qnotallowlisted01\"}", 403,
          "forbidden"},
-        {"/internal/holds", NULL, "{\"hold_id\":\"x1\",\"user_id\":\"1\",\"asset\":\"BTC\","
-                                  "\"amount\":\"-5\"}",
+        {"/internal/holds", NULL,
+         "{\"hold_id\":\"x1\",\"user_id\":\"1\",\"asset\":\"BTC\","
+         "\"amount\":\"-5\"}",
          422, "validation_failed"},
-        {"/internal/holds", NULL, "{\"hold_id\":\"x2\",\"user_id\":\"1\",\"asset\":\"ZZZ\","
-                                  "\"amount\":\"5\"}",
+        {"/internal/holds", NULL,
+         "{\"hold_id\":\"x2\",\"user_id\":\"1\",\"asset\":\"ZZZ\","
+         "\"amount\":\"5\"}",
          422, "validation_failed"},
-        {"/internal/holds", NULL, "{\"hold_id\":\"x3\",\"user_id\":\"one\",\"asset\":\"BTC\","
-                                  "\"amount\":\"5\"}",
+        {"/internal/holds", NULL,
+         "{\"hold_id\":\"x3\",\"user_id\":\"one\",\"asset\":\"BTC\","
+         "\"amount\":\"5\"}",
          422, "validation_failed"},
         {"/internal/holds", NULL, "{\"hold_id\":\"x4\",\"asset\":\"BTC\",\"amount\":\"5\"}", 400,
          "invalid_request"},
-        {"/internal/holds", NULL, "{\"hold_id\":\"x5\",\"user_id\":\"1\",\"asset\":\"BTC\","
-                                  "\"amount\":\"5\"}",
+        {"/internal/holds", NULL,
+         "{\"hold_id\":\"x5\",\"user_id\":\"1\",\"asset\":\"BTC\","
+         "\"amount\":\"5\"}",
          422, "insufficient_funds"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -427,9 +432,9 @@ static void test_deposits(void **state)
     assert_int_equal(call("POST", "/v1/deposits", "1", "dep-a", body, &b), 200);
     assert_string_equal(jstr(a, "id"), jstr(b, "id"));
     cJSON_Delete(b);
-    assert_int_equal(call("POST", "/v1/deposits", "1", "dep-a",
-                          "{\"asset\":\"USDT\",\"amount\":\"1001\"}", &b),
-                     409);
+    assert_int_equal(
+        call("POST", "/v1/deposits", "1", "dep-a", "{\"asset\":\"USDT\",\"amount\":\"1001\"}", &b),
+        409);
     assert_string_equal(error_code(b), "idempotency_conflict");
     cJSON_Delete(b);
     /* The same key of another user is another deposit. */
@@ -445,7 +450,8 @@ static void test_deposits(void **state)
     cJSON_Delete(b);
     /* The ticker confirms and credits after 2 confirmations. */
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM deposits WHERE id = '%s' AND status = 'credited'",
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deposits WHERE id = '%s' AND status = 'credited'",
              jstr(a, "id"));
     assert_int_equal(wait_q(sql, 1, 10000), 1);
     cJSON_Delete(a);
@@ -586,9 +592,8 @@ static void test_settlement(void **state)
     /* The seller's order is cancelled with 0.1 filled: 0.1 BTC back. */
     order_end(eid, sizeof eid, "BTC-USDT", "order.cancelled", "9002", "6", 0, "0.10000000",
               "3000.000000");
-    assert_int_equal(wait_q("SELECT held FROM accounts WHERE owner = '6' AND asset = 'BTC'", 0,
-                            10000),
-                     0);
+    assert_int_equal(
+        wait_q("SELECT held FROM accounts WHERE owner = '6' AND asset = 'BTC'", 0, 10000), 0);
     assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '6' AND asset = 'BTC'"),
                      90000000);
     cJSON *l;
@@ -634,8 +639,10 @@ static void test_withdrawals(void **state)
     cJSON_Delete(b);
     char path[128], sql[256];
     snprintf(path, sizeof path, "/v1/withdrawals/%s", jstr(a, "id"));
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM withdrawals WHERE id = '%s' AND status ="
-             " 'completed'", jstr(a, "id"));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM withdrawals WHERE id = '%s' AND status ="
+             " 'completed'",
+             jstr(a, "id"));
     assert_int_equal(wait_q(sql, 1, 15000), 1);
     assert_int_equal(call("GET", path, "7", NULL, NULL, &b), 200);
     assert_string_equal(jstr(b, "status"), "completed");
@@ -655,8 +662,10 @@ static void test_withdrawals(void **state)
     assert_string_equal(jstr(a, "status"), "pending_approval");
     snprintf(path, sizeof path, "/admin/withdrawals/%s/approve", jstr(a, "id"));
     assert_int_equal(call("POST", path, NULL, NULL, NULL, NULL), 200);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM withdrawals WHERE id = '%s' AND status ="
-             " 'completed'", jstr(a, "id"));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM withdrawals WHERE id = '%s' AND status ="
+             " 'completed'",
+             jstr(a, "id"));
     assert_int_equal(wait_q(sql, 1, 15000), 1);
     assert_int_equal(call("POST", path, NULL, NULL, NULL, NULL), 200); /* idempotent */
     cJSON_Delete(a);
@@ -665,8 +674,10 @@ static void test_withdrawals(void **state)
     int64_t avail = q_int("SELECT available FROM accounts WHERE owner = '7' AND asset = 'BTC'");
     body = "{\"asset\":\"BTC\",\"amount\":\"0.1\",\"address\":\"tb1qfailfailfail0001\"}";
     assert_int_equal(call("POST", "/v1/withdrawals", "7", "wd-fail", body, &a), 202);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM withdrawals WHERE id = '%s' AND status ="
-             " 'failed' AND failure_reason = 'broadcast_failed'", jstr(a, "id"));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM withdrawals WHERE id = '%s' AND status ="
+             " 'failed' AND failure_reason = 'broadcast_failed'",
+             jstr(a, "id"));
     assert_int_equal(wait_q(sql, 1, 15000), 1);
     cJSON_Delete(a);
     assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '7' AND asset = 'BTC'"),
@@ -935,8 +946,10 @@ static void *client(void *arg)
         }
         int oid = ++cv.next_order;
         pthread_mutex_unlock(&cv.mu);
-        struct order o = {.user = a->user, .buy = (int)(rand_r(&a->seed) % 2),
-                          .market = (int)(rand_r(&a->seed) % 2), .open = 1};
+        struct order o = {.user = a->user,
+                          .buy = (int)(rand_r(&a->seed) % 2),
+                          .market = (int)(rand_r(&a->seed) % 2),
+                          .open = 1};
         snprintf(o.id, sizeof o.id, "%d", 500000 + oid);
         /* qty 0.001..0.05 base at price 30000: buy holds qty*price USDT */
         int64_t qty = 100000 * (1 + (int64_t)(rand_r(&a->seed) % 50));
@@ -1018,11 +1031,11 @@ static void make_trades(unsigned *seed)
             int taker_buys = (int)(rand_r(seed) % 2);
             const char *mk = b->market ? "ETH-USDT" : "BTC-USDT";
             if (taker_buys)
-                trade_json(json, sizeof json, id, sizeof id, mk, q1, q2, 1, b->id,
-                           cuser(b->user), s->id, cuser(s->user));
+                trade_json(json, sizeof json, id, sizeof id, mk, q1, q2, 1, b->id, cuser(b->user),
+                           s->id, cuser(s->user));
             else
-                trade_json(json, sizeof json, id, sizeof id, mk, q1, q2, 0, s->id,
-                           cuser(s->user), b->id, cuser(b->user));
+                trade_json(json, sizeof json, id, sizeof id, mk, q1, q2, 0, s->id, cuser(s->user),
+                           b->id, cuser(b->user));
             produce(g.trades, mk, json);
             if (rand_r(seed) % 5 == 0)
                 produce(g.trades, mk, json);
@@ -1043,7 +1056,7 @@ static void end_order(struct order *o, unsigned *seed)
     char fq[40], fquote[40], id[48];
     fmt_units(fq, sizeof fq, o->filled_base, 8);
     fmt_units(fquote, sizeof fquote, o->filled_quote, 6);
-    const char *type = o->remaining == 0 ? "order.filled"
+    const char *type = o->remaining == 0  ? "order.filled"
                        : rand_r(seed) % 2 ? "order.cancelled"
                                           : "order.expired";
     order_end(id, sizeof id, o->market ? "ETH-USDT" : "BTC-USDT", type, o->id, cuser(o->user),
@@ -1142,15 +1155,14 @@ static void test_conservation(void **state)
               " + 0 <> (SELECT coalesce(sum(amount), 0) FROM deposits"
               "   WHERE asset = s.code AND status = 'credited')"),
         0);
-    assert_int_equal(
-        q_int("SELECT count(*) FROM assets s WHERE"
-              " (SELECT coalesce(sum(available + held), 0) FROM accounts"
-              "   WHERE asset = s.code AND kind IN ('user', 'fees'))"
-              " + (SELECT coalesce(sum(amount), 0) FROM withdrawals"
-              "   WHERE asset = s.code AND status = 'completed')"
-              " <> (SELECT coalesce(sum(amount), 0) FROM deposits"
-              "   WHERE asset = s.code AND status = 'credited')"),
-        0);
+    assert_int_equal(q_int("SELECT count(*) FROM assets s WHERE"
+                           " (SELECT coalesce(sum(available + held), 0) FROM accounts"
+                           "   WHERE asset = s.code AND kind IN ('user', 'fees'))"
+                           " + (SELECT coalesce(sum(amount), 0) FROM withdrawals"
+                           "   WHERE asset = s.code AND status = 'completed')"
+                           " <> (SELECT coalesce(sum(amount), 0) FROM deposits"
+                           "   WHERE asset = s.code AND status = 'credited')"),
+                     0);
     /* 2. No negative balance. */
     assert_int_equal(q_int("SELECT count(*) FROM accounts WHERE kind <> 'deposits_clearing' AND"
                            " (available < 0 OR held < 0)"),

@@ -31,8 +31,10 @@ static void test_ids(void **state)
     assert_true(valid_idempotency_key("k-1"));
     assert_false(valid_idempotency_key("has space"));
     assert_false(valid_idempotency_key(""));
-    assert_true(valid_tx_hash("0xabababababababababababababababababababababababababababababababab"));
-    assert_false(valid_tx_hash("0xABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"));
+    assert_true(
+        valid_tx_hash("0xabababababababababababababababababababababababababababababababab"));
+    assert_false(
+        valid_tx_hash("0xABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"));
     assert_false(valid_tx_hash("0xab"));
 }
 
@@ -63,12 +65,18 @@ static void test_amounts(void **state)
         int ok;
         int64_t v;
     } cases[] = {
-        {"\"1\"", 1, 100000000},       {"\"0.00000001\"", 1, 1},
-        {"\"1.50000000\"", 1, 150000000}, {"\"0\"", 0, 0},
-        {"\"-1\"", 0, 0},              {"\"0.000000001\"", 0, 0},
-        {"\"1e3\"", 0, 0},             {"1", 0, 0},
-        {"\"abc\"", 0, 0},             {"\"99999999999999999999\"", 0, 0},
-        {"\" 1\"", 0, 0},              {"null", 0, 0},
+        {"\"1\"", 1, 100000000},
+        {"\"0.00000001\"", 1, 1},
+        {"\"1.50000000\"", 1, 150000000},
+        {"\"0\"", 0, 0},
+        {"\"-1\"", 0, 0},
+        {"\"0.000000001\"", 0, 0},
+        {"\"1e3\"", 0, 0},
+        {"1", 0, 0},
+        {"\"abc\"", 0, 0},
+        {"\"99999999999999999999\"", 0, 0},
+        {"\" 1\"", 0, 0},
+        {"null", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cJSON *j = cJSON_Parse(cases[i].json);
@@ -109,7 +117,8 @@ static void test_fees(void **state)
 }
 
 static const char TRADE[] =
-    "{\"type\":\"trade\",\"version\":1,\"id\":\"BTC-USDT:3\",\"ts\":\"2026-11-21T12:00:00.123456Z\","
+    "{\"type\":\"trade\",\"version\":1,\"id\":\"BTC-USDT:3\",\"ts\":\"2026-11-21T12:00:00."
+    "123456Z\","
     "\"market\":\"BTC-USDT\",\"seq\":3,\"price\":\"30000.000000\",\"quantity\":\"0.00100000\","
     "\"quote_amount\":\"30.000000\",\"taker_side\":\"sell\",\"taker_order_id\":\"1004\","
     "\"taker_user_id\":\"43\",\"maker_order_id\":\"1001\",\"maker_user_id\":\"42\"}";
@@ -195,32 +204,36 @@ static void test_order_events(void **state)
     assert_string_equal(e.order_id, "1001");
 
     const char *filled_sell =
-        "{\"type\":\"order.filled\",\"id\":\"BTC-USDT:5\",\"market\":\"BTC-USDT\",\"order_id\":\"1004\","
+        "{\"type\":\"order.filled\",\"id\":\"BTC-USDT:5\",\"market\":\"BTC-USDT\",\"order_id\":"
+        "\"1004\","
         "\"side\":\"sell\",\"filled_quantity\":\"0.00100000\",\"filled_quote\":\"30.000000\"}";
     assert_int_equal(order_event_parse(filled_sell, strlen(filled_sell), &e, err, sizeof err), 0);
     assert_int_equal(e.expected, 100000);
     assert_string_equal(e.end_reason, "order_filled");
 
-    const char *accepted = "{\"type\":\"order.accepted\",\"id\":\"BTC-USDT:1\",\"order_id\":\"1001\"}";
+    const char *accepted =
+        "{\"type\":\"order.accepted\",\"id\":\"BTC-USDT:1\",\"order_id\":\"1001\"}";
     assert_int_equal(order_event_parse(accepted, strlen(accepted), &e, err, sizeof err), 0);
     assert_true(e.relevant);
     assert_null(e.end_reason);
 
-    const char *rej_cancel = "{\"type\":\"order.rejected\",\"id\":\"BTC-USDT:9\",\"command\":\"cancel\","
-                             "\"order_id\":\"1001\"}";
+    const char *rej_cancel =
+        "{\"type\":\"order.rejected\",\"id\":\"BTC-USDT:9\",\"command\":\"cancel\","
+        "\"order_id\":\"1001\"}";
     assert_int_equal(order_event_parse(rej_cancel, strlen(rej_cancel), &e, err, sizeof err), 0);
     assert_false(e.relevant);
 
-    const char *rej_place = "{\"type\":\"order.rejected\",\"id\":\"BTC-USDT:2\",\"command\":\"place\","
-                            "\"order_id\":\"1002\"}";
+    const char *rej_place =
+        "{\"type\":\"order.rejected\",\"id\":\"BTC-USDT:2\",\"command\":\"place\","
+        "\"order_id\":\"1002\"}";
     assert_int_equal(order_event_parse(rej_place, strlen(rej_place), &e, err, sizeof err), 0);
     assert_true(e.relevant);
     assert_int_equal(e.expected, 0);
     assert_string_equal(e.end_reason, "order_rejected");
 
-    const char *bad_fill =
-        "{\"type\":\"order.filled\",\"id\":\"BTC-USDT:5\",\"market\":\"BTC-USDT\",\"order_id\":\"1004\","
-        "\"side\":\"sell\",\"filled_quantity\":0.001}";
+    const char *bad_fill = "{\"type\":\"order.filled\",\"id\":\"BTC-USDT:5\",\"market\":\"BTC-"
+                           "USDT\",\"order_id\":\"1004\","
+                           "\"side\":\"sell\",\"filled_quantity\":0.001}";
     assert_int_equal(order_event_parse(bad_fill, strlen(bad_fill), &e, err, sizeof err), -1);
     assert_int_equal(order_event_parse("[]", 2, &e, err, sizeof err), -1);
 }
@@ -237,9 +250,9 @@ static void test_ts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ids),    cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_ids),     cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_amounts), cmocka_unit_test(test_fees),
-        cmocka_unit_test(test_trade),  cmocka_unit_test(test_order_events),
+        cmocka_unit_test(test_trade),   cmocka_unit_test(test_order_events),
         cmocka_unit_test(test_ts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,8 +23,7 @@ static void test_good(void **state)
     char msg[512];
     int n = signer_message(&r, msg, sizeof msg);
     assert_true(n > 0);
-    assert_string_equal(msg,
-                        "exlab-withdrawal-v1\nwd_1\nBTC\ntb1qexampleaddress0001\n0.01000000");
+    assert_string_equal(msg, "exlab-withdrawal-v1\nwd_1\nBTC\ntb1qexampleaddress0001\n0.01000000");
 }
 
 static void test_bad(void **state)
