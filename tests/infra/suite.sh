@@ -32,4 +32,5 @@ export INFRA_RENDER_CACHE
 trap 'rm -rf "$INFRA_RENDER_CACHE"' EXIT
 
 cd "$root" || fail "cannot cd to $root"
-node --test --test-reporter=tap "$here"/tests/*.test.mjs
+# Two files at a time: most of the wait is kubectl and process start-up.
+node --test --test-concurrency=2 --test-reporter=tap "$here"/tests/*.test.mjs

@@ -68,7 +68,7 @@ export function render(dir) {
     if (out === null) {
       try { out = execFileSync('kubectl', ['kustomize', d], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }); }
       catch (e) { throw new Error(`kubectl kustomize ${rel(d)} failed: ${(e.stderr || e.message).toString().trim().split('\n').slice(-3).join(' ')}`); }
-      if (cfile) fs.writeFileSync(cfile, out);
+      if (cfile) { const tmp = `${cfile}.${process.pid}`; fs.writeFileSync(tmp, out); fs.renameSync(tmp, cfile); } // atomic: files run in parallel
     }
     renderCache.set(d, loadDocs(d + '/<rendered>', out));
   }

@@ -8,8 +8,14 @@ const { parse } = require('@cdktf/hcl2json');
 
 const deepMerge = (a, b) => { for (const [k, v] of Object.entries(b)) a[k] = a[k] && typeof v === 'object' && !Array.isArray(v) ? deepMerge(a[k], v) : Array.isArray(a[k]) && Array.isArray(v) ? a[k].concat(v) : v; return a; };
 
-// dir -> { json (merged *.tf), files: {name: json}, tfvars }
-export async function loadDir(dir) {
+// dir -> { json (merged *.tf), files: {name: json}, tfvars } (memoised per process)
+const dirCache = new Map();
+export function loadDir(dir) {
+  const d = path.resolve(dir);
+  if (!dirCache.has(d)) dirCache.set(d, loadDirUncached(d));
+  return dirCache.get(d);
+}
+async function loadDirUncached(dir) {
   const files = {}, merged = {};
   for (const f of fs.readdirSync(dir).filter(f => f.endsWith('.tf')).sort()) {
     const text = fs.readFileSync(path.join(dir, f), 'utf8');
