@@ -78,7 +78,15 @@ struct gw_class {
     char name[GW_NAME_MAX];
     int has_user, has_ip;
     struct gw_limit user, ip;
+    /* Tokens taken from Redis per round trip and spent locally within
+     * GW_LEASE_MS (1: every request asks Redis). Unspent tokens are
+     * dropped, so a lease never lets more through than the shared bucket;
+     * it trades precision (a replica may hold up to lease-1 tokens another
+     * replica cannot use) for fewer round trips. */
+    int lease;
 };
+
+#define GW_LEASE_MS 1000
 
 struct gw_upstream {
     char name[GW_NAME_MAX]; /* metric label, e.g. "trading-api" */

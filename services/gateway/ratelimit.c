@@ -62,10 +62,12 @@ void gw_bucket_take(struct gw_bucket *b, const struct gw_limit *l, int64_t now_m
 }
 
 /* ---- Redis script. KEYS: n bucket keys, then the block key if ARGV[2]
- * is "1". ARGV: n, block flag, then rate and burst per bucket. Returns
- * {allowed, refused index (1-based, 0 none), limit, remaining, reset_s,
- * retry_ms, blocked, reported index}. Same arithmetic as gw_bucket_take:
- * keep them in sync. */
+ * is "1". ARGV: n, block flag, then rate, burst and wanted tokens (the
+ * lease, >= 1) per bucket. When every bucket has a token, each gives
+ * min(wanted, whole tokens it has). Returns {allowed, refused index
+ * (1-based, 0 none), limit, remaining, reset_s, retry_ms, blocked,
+ * reported index, granted_1..granted_n}. Same arithmetic as
+ * gw_bucket_take: keep them in sync. */
 static const char script[] =
     "local n = tonumber(ARGV[1])\n"
     "if ARGV[2] == '1' and redis.call('EXISTS', KEYS[n + 1]) == 1 then\n"
@@ -73,31 +75,37 @@ static const char script[] =
     "end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local tok, refused = {}, 0\n"
+    "local tok, refused, grant = {}, 0, {}\n"
     "for i = 1, n do\n"
-    "  local rate, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])\n"
+    "  local rate, burst = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])\n"
     "  local st = redis.call('HMGET', KEYS[i], 't', 'ts')\n"
     "  local tokens, ts = tonumber(st[1]), tonumber(st[2])\n"
     "  if tokens == nil or ts == nil then tokens = burst; ts = now end\n"
     "  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end\n"
     "  tok[i] = tokens\n"
+    "  grant[i] = 0\n"
     "  if tokens < 1 and refused == 0 then refused = i end\n"
     "end\n"
     "local pick = refused\n"
     "for i = 1, n do\n"
-    "  local rate, burst = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])\n"
-    "  if refused == 0 then tok[i] = tok[i] - 1 end\n"
+    "  local rate, burst = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])\n"
+    "  if refused == 0 then\n"
+    "    grant[i] = math.min(tonumber(ARGV[3 * i + 2]), math.floor(tok[i]))\n"
+    "    tok[i] = tok[i] - grant[i]\n"
+    "  end\n"
     "  redis.call('HSET', KEYS[i], 't', tostring(tok[i]), 'ts', now)\n"
     "  redis.call('PEXPIRE', KEYS[i], math.ceil(burst / rate * 1000) + 1000)\n"
     "  if refused == 0 and (pick == 0 or tok[i] < tok[pick]) then pick = i end\n"
     "end\n"
-    "local rate, burst = tonumber(ARGV[1 + 2 * pick]), tonumber(ARGV[2 + 2 * pick])\n"
+    "local rate, burst = tonumber(ARGV[3 * pick]), tonumber(ARGV[3 * pick + 1])\n"
     "local left = tok[pick]\n"
     "local rem = math.floor(left); if rem < 0 then rem = 0 end\n"
     "local reset = math.ceil((burst - left) / rate); if reset < 0 then reset = 0 end\n"
     "local retry = 0\n"
     "if refused ~= 0 then retry = math.ceil((1 - left) * 1000 / rate) end\n"
-    "return {refused == 0 and 1 or 0, refused, burst, rem, reset, retry, 0, pick}\n";
+    "local out = {refused == 0 and 1 or 0, refused, burst, rem, reset, retry, 0, pick}\n"
+    "for i = 1, n do out[8 + i] = grant[i] end\n"
+    "return out\n";
 
 /* ---- local fallback table */
 
@@ -109,10 +117,19 @@ struct slot {
     struct gw_bucket b;
 };
 
+/* Tokens leased from Redis, spent here until they run out or expire. */
+struct lease {
+    char key[KEY_MAX];
+    long left;
+    int64_t exp_ms;
+    struct gw_take take; /* Redis's answer when leased (headers) */
+};
+
 struct gw_limiter {
     struct cm_redis *redis;
     pthread_mutex_t mu;
     struct slot *slots;
+    struct lease *leases;
     atomic_int fallback;
     struct cm_metric *m_fallback, *m_rejects;
 };
@@ -138,7 +155,10 @@ struct gw_limiter *gw_limiter_new(struct cm_redis *redis)
     if (!l)
         return NULL;
     l->slots = calloc(LOCAL_SLOTS, sizeof *l->slots);
-    if (!l->slots) {
+    l->leases = calloc(LOCAL_SLOTS, sizeof *l->leases);
+    if (!l->slots || !l->leases) {
+        free(l->slots);
+        free(l->leases);
         free(l);
         return NULL;
     }
@@ -165,6 +185,7 @@ void gw_limiter_free(struct gw_limiter *l)
         return;
     pthread_mutex_destroy(&l->mu);
     free(l->slots);
+    free(l->leases);
     free(l);
 }
 
@@ -190,6 +211,69 @@ static struct gw_bucket *local_bucket(struct gw_limiter *l, const char *key)
     victim->b.tokens = 0;
     victim->b.ts_ms = 0;
     return &victim->b;
+}
+
+/* The lease slot of key (NULL if none: found only on an exact key). With
+ * create, the slot is taken over. Called with mu held. */
+static struct lease *lease_slot(struct gw_limiter *l, const char *key, int create)
+{
+    uint64_t h = fnv1a(key);
+    struct lease *victim = NULL;
+    for (int probe = 0; probe < 4; probe++) {
+        struct lease *s = &l->leases[(h + (uint64_t)probe) % LOCAL_SLOTS];
+        if (strcmp(s->key, key) == 0)
+            return s;
+        if (!victim && s->key[0] == '\0')
+            victim = s;
+    }
+    if (!create)
+        return NULL;
+    if (!victim)
+        victim = &l->leases[h % LOCAL_SLOTS];
+    size_t kn = strnlen(key, KEY_MAX - 1);
+    memcpy(victim->key, key, kn);
+    victim->key[kn] = '\0';
+    return victim;
+}
+
+/* Spends one leased token from every bucket if each has one. */
+static int lease_take(struct gw_limiter *l, int n, char keys[][KEY_MAX], struct gw_take *out)
+{
+    int64_t now = mono_ms();
+    struct lease *ls[2];
+    int ok = 1;
+    pthread_mutex_lock(&l->mu);
+    for (int i = 0; i < n && ok; i++) {
+        ls[i] = lease_slot(l, keys[i], 0);
+        ok = ls[i] && ls[i]->left >= 1 && ls[i]->exp_ms > now;
+    }
+    if (ok) {
+        int pick = 0;
+        for (int i = 0; i < n; i++) {
+            ls[i]->left--;
+            if (ls[i]->take.remaining + ls[i]->left < ls[pick]->take.remaining + ls[pick]->left)
+                pick = i;
+        }
+        *out = ls[pick]->take;
+        out->remaining += ls[pick]->left;
+        out->allowed = 1;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+static void lease_store(struct gw_limiter *l, int n, char keys[][KEY_MAX], const long *granted,
+                        const struct gw_take *take)
+{
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&l->mu);
+    for (int i = 0; i < n; i++) {
+        struct lease *s = lease_slot(l, keys[i], 1);
+        s->left = granted[i] > 1 ? granted[i] - 1 : 0;
+        s->exp_ms = now + GW_LEASE_MS;
+        s->take = *take;
+    }
+    pthread_mutex_unlock(&l->mu);
 }
 
 static void local_check(struct gw_limiter *l, int n, char keys[][KEY_MAX],
@@ -256,10 +340,14 @@ void gw_limiter_check(struct gw_limiter *l, const struct gw_class *cls, const ch
         return;
     }
 
+    int lease = cls->lease > 1 ? cls->lease : 1;
+    if (l->redis && lease > 1 && !block && !atomic_load(&l->fallback) &&
+        lease_take(l, n, keys, &out->take))
+        return;
     if (l->redis) {
         const char *kv[3];
-        char argv[6][32];
-        const char *args[6];
+        char argv[8][32];
+        const char *args[8];
         int nk = 0;
         for (int i = 0; i < n; i++)
             kv[nk++] = keys[i];
@@ -270,16 +358,17 @@ void gw_limiter_check(struct gw_limiter *l, const struct gw_class *cls, const ch
         snprintf(argv[0], sizeof argv[0], "%d", n);
         snprintf(argv[1], sizeof argv[1], "%d", block);
         for (int i = 0; i < n; i++) {
-            snprintf(argv[2 + 2 * i], sizeof argv[0], "%.6f", lims[i]->rate);
-            snprintf(argv[3 + 2 * i], sizeof argv[0], "%.0f", lims[i]->burst);
+            snprintf(argv[2 + 3 * i], sizeof argv[0], "%.6f", lims[i]->rate);
+            snprintf(argv[3 + 3 * i], sizeof argv[0], "%.0f", lims[i]->burst);
+            snprintf(argv[4 + 3 * i], sizeof argv[0], "%d", lease);
         }
-        for (int i = 0; i < 2 + 2 * n; i++)
+        for (int i = 0; i < 2 + 3 * n; i++)
             args[i] = argv[i];
         struct cm_redis_reply rep;
-        int rc = cm_redis_eval(l->redis, script, nk, kv, 2 + 2 * n, args, &rep);
-        if (rc == 0 && rep.type == CM_REDIS_ARRAY && rep.nelem == 8) {
-            long long v[8];
-            for (int i = 0; i < 8; i++)
+        int rc = cm_redis_eval(l->redis, script, nk, kv, 2 + 3 * n, args, &rep);
+        if (rc == 0 && rep.type == CM_REDIS_ARRAY && rep.nelem >= 8) {
+            long long v[10] = {0};
+            for (size_t i = 0; i < rep.nelem && i < 10; i++)
                 v[i] = rep.elem[i].type == CM_REDIS_INTEGER ? rep.elem[i].integer : 0;
             cm_redis_reply_release(&rep);
             set_fallback(l, 0, NULL);
@@ -296,6 +385,13 @@ void gw_limiter_check(struct gw_limiter *l, const struct gw_class *cls, const ch
             if (!out->take.allowed && v[1] >= 1 && v[1] <= n) {
                 out->refused_by = scopes[v[1] - 1];
                 cm_counter_add(l->m_rejects, 1, out->refused_by == GW_RL_USER ? "user" : "ip");
+            }
+            if (out->take.allowed && lease > 1) {
+                long granted[2] = {(long)v[8], (long)v[9]};
+                lease_store(l, n, keys, granted, &out->take);
+                /* The leased tokens are still this client's to spend. */
+                if (v[7] >= 1 && v[7] <= n && granted[v[7] - 1] > 1)
+                    out->take.remaining += granted[v[7] - 1] - 1;
             }
             return;
         }

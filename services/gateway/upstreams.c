@@ -123,7 +123,7 @@ static int parse_limit(const cJSON *v, struct gw_limit *l, const char *where, ch
 
 static int parse_classes(const cJSON *obj, struct gw_routes *rt, char *err, size_t errlen)
 {
-    static const char *const names[] = {"user", "ip", NULL};
+    static const char *const names[] = {"user", "ip", "lease", NULL};
     if (!cJSON_IsObject(obj))
         return fail(err, errlen, "rate_limits must be an object of classes");
     const cJSON *c;
@@ -157,6 +157,10 @@ static int parse_classes(const cJSON *obj, struct gw_routes *rt, char *err, size
         }
         if (!u && !ip)
             return fail(err, errlen, "%s needs \"user\" and/or \"ip\"", where);
+        int64_t lease;
+        if (get_int(c, "lease", 1, 1, 10000, &lease, where, err, errlen) < 0)
+            return -1;
+        k->lease = (int)lease;
         rt->nclasses++;
     }
     return 0;

@@ -80,11 +80,13 @@ static void write_routes(const char *path)
             "\"rate_limits\":{"
             " \"default\":{\"user\":{\"rate\":1000,\"burst\":2000},\"ip\":{\"rate\":1000,\"burst\":2000}},"
             " \"tight\":{\"user\":{\"rate\":2,\"burst\":3},\"ip\":{\"rate\":1000,\"burst\":2000}},"
+            " \"leased\":{\"user\":{\"rate\":0.001,\"burst\":10},\"lease\":4},"
             " \"auth\":{\"ip\":{\"rate\":1000,\"burst\":2000}}},"
             "\"routes\":["
             " {\"prefix\":\"/v1/echo\",\"upstream\":\"echo\",\"timeout_ms\":3000},"
             " {\"prefix\":\"/v1/orders\",\"upstream\":\"echo\",\"block_check\":true},"
             " {\"prefix\":\"/v1/tight\",\"upstream\":\"echo\",\"rate_limit\":\"tight\"},"
+            " {\"prefix\":\"/v1/leased\",\"upstream\":\"echo\",\"rate_limit\":\"leased\"},"
             " {\"prefix\":\"/v1/down\",\"upstream\":\"down\",\"timeout_ms\":1000},"
             " {\"prefix\":\"/v1/garbage\",\"upstream\":\"garbage\",\"timeout_ms\":1000},"
             " {\"prefix\":\"/v1/slow\",\"upstream\":\"slow\",\"rewrite\":\"/slow\",\"timeout_ms\":300},"
@@ -541,6 +543,32 @@ static void burst_is_429_then_recovers(void **state)
     assert_true(metric(gw_port, "gateway_ratelimit_fallback") == 0);
 }
 
+/* Leased tokens are spent locally but never exceed the shared bucket:
+ * burst 10 with leases of 4 lets exactly 10 through (4 + 4 + 2). */
+static void leases_never_exceed_the_bucket(void **state)
+{
+    (void)state;
+    char uid[32], access[1024];
+    new_user("lease", uid, access);
+    struct http_resp r;
+    int ok = 0;
+    long st = 0, last_remaining = 1000;
+    for (int i = 0; i < 15 && st != 429; i++) {
+        st = get_as("GET", "/v1/leased", access, NULL, NULL, &r);
+        if (st == 200) {
+            ok++;
+            char v[32];
+            assert_int_equal(resp_header(&r, "X-RateLimit-Remaining", v, sizeof v), 0);
+            long rem = strtol(v, NULL, 10);
+            assert_true(rem <= last_remaining);
+            last_remaining = rem;
+        }
+        http_free(&r);
+    }
+    assert_int_equal(st, 429);
+    assert_int_equal(ok, 10);
+}
+
 static void redis_down_falls_back_to_local_limits(void **state)
 {
     (void)state;
@@ -705,6 +733,7 @@ int main(void)
         cmocka_unit_test(identity_is_verified_not_spoofed),
         cmocka_unit_test(public_reads_and_rewrite),
         cmocka_unit_test(burst_is_429_then_recovers),
+        cmocka_unit_test(leases_never_exceed_the_bucket),
         cmocka_unit_test(redis_down_falls_back_to_local_limits),
         cmocka_unit_test(oversized_body_is_413),
         cmocka_unit_test(upstream_down_502_then_breaker_503),
