@@ -183,7 +183,7 @@ int events_start(void)
     struct cm_kafka_consumer_config cc = {
         .kafka = {.brokers = risk_cfg.kafka_brokers,
                   .client_id = "risk",
-                  .props = risk_cfg.kafka_props},
+                  .props = risk_cfg.consumer_props},
         .group_id = risk_cfg.group_id,
         .topics = topics,
         .offset_reset = "earliest",

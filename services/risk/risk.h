@@ -21,6 +21,7 @@ struct risk_config {
     const char *redis_url;
     const char *kafka_brokers;
     const char *kafka_props;
+    char consumer_props[1024]; /* RISK_KAFKA_CONSUMER_PROPS then KAFKA_PROPS */
     const char *group_id;
     const char *topic_orders, *topic_trades, *topic_wallet, *topic_alerts;
     const char *rules_file;
