@@ -44,7 +44,12 @@ svc_url() {
     esac
 }
 LAB_SERVICES="gateway trading-api matching wallet risk catalog order"
-svc_built() { [ -x "$LAB_BIN_DIR/$1" ]; }
+# A service counts when its binary is built and, for a running lab, the lab runs it.
+svc_built() {
+    [ -x "$LAB_BIN_DIR/$1" ] || return 1
+    [ -f "$LAB_DIR/supervisord.conf" ] || return 0
+    grep -qx "\[program:$1\]" "$LAB_DIR/supervisord.conf"
+}
 built_services() { local s; for s in $LAB_SERVICES; do svc_built "$s" && echo "$s"; done; }
 redis_port() { local p=${REDIS_URL##*:}; echo "${p%%/*}"; }
 
@@ -279,7 +284,8 @@ load_running() { local f; f="$(load_dir)/$1.pid"; [ -f "$f" ] && kill -0 "$(cat 
 # duration_ms 2s|1500ms|1m: milliseconds (as the services parse durations).
 duration_ms() {
     case $1 in
-    *ms) echo "${1%ms}" ;; *s) echo $(( ${1%s} * 1000 )) ;; *m) echo $(( ${1%m} * 60000 )) ;;
+    *ms) echo "${1%ms}" ;; *min) echo $(( ${1%min} * 60000 )) ;; *d) echo $(( ${1%d} * 86400000 )) ;;
+    *s) echo $(( ${1%s} * 1000 )) ;; *m) echo $(( ${1%m} * 60000 )) ;;
     *h) echo $(( ${1%h} * 3600000 )) ;; *[!0-9]*|'') echo "" ;; *) echo "$1" ;;
     esac
 }
