@@ -28,7 +28,7 @@ int gw_config_load(struct gw_config *c)
     c->jwt_issuer = cm_config_string(&cfg, "JWT_ISSUER", "exchange-lab");
     c->jwt_audience = cm_config_string(&cfg, "JWT_AUDIENCE", "exchange-lab");
     c->access_ttl_s = cm_config_duration_ms(&cfg, "ACCESS_TOKEN_TTL", "15m") / 1000;
-    c->refresh_ttl_s = cm_config_duration_ms(&cfg, "REFRESH_TOKEN_TTL", "720h") / 1000;
+    c->refresh_ttl_s = cm_config_duration_ms(&cfg, "REFRESH_TOKEN_TTL", "336h") / 1000;
     c->pwhash_fast = cm_config_enum(&cfg, "GATEWAY_PWHASH", "interactive", "interactive|fast");
     c->pwhash_concurrency = (int)cm_config_int(&cfg, "GATEWAY_PWHASH_CONCURRENCY", "2", 1, 64);
     int rc = cm_config_finish(&cfg);

@@ -107,7 +107,7 @@ struct gw_route {
     int64_t timeout_ms;
     enum gw_auth auth;
     int rl_class;    /* index into classes */
-    int block_check; /* risk:blocked:<user> -> 403 on non-GET methods */
+    int block_check; /* risk:blocked:<user> -> 403 on POST/PUT/PATCH */
 };
 
 struct gw_routes {

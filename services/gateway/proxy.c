@@ -68,6 +68,14 @@ static int is_read(const char *method)
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
+/* Creates or changes something: what a blocked account may not do
+ * (cancelling with DELETE only reduces exposure, so it stays open). */
+static int is_write(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
 static void challenge(struct cm_http_req *r, const char *error, const char *reason,
                       const char *msg)
 {
@@ -229,7 +237,7 @@ void gw_proxy_handle(struct cm_http_req *r)
         return;
     }
     const char *user = id.present ? id.claims.sub : NULL;
-    if (gw_rate_limit(r, app, route->rl_class, user, route->block_check && !is_read(method)) < 0)
+    if (gw_rate_limit(r, app, route->rl_class, user, route->block_check && is_write(method)) < 0)
         return;
 
     /* Upstream URL: rewritten prefix, re-encoded path, the query as sent. */

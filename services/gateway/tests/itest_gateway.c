@@ -698,6 +698,8 @@ static void blocked_user_is_403_on_trading_writes(void **state)
     http_free(&r);
     assert_int_equal(get_as("GET", "/v1/orders", access, NULL, NULL, &r), 200); /* reads stay */
     http_free(&r);
+    assert_int_equal(get_as("DELETE", "/v1/orders/5", access, NULL, NULL, &r), 200); /* cancels */
+    http_free(&r);
     assert_int_equal(get_as("POST", "/v1/echo", access, NULL, "{}", &r), 201); /* not trading */
     http_free(&r);
     assert_int_equal(cm_redis_del(redis, key), 1);
