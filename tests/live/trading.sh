@@ -51,8 +51,30 @@ if [ ! -x build/bin/risk ] || [ ! -x build/bin/wallet ]; then
             [ \"\${out##*$'\n'}\" = 503 ] && grep -q service_unavailable <<<\"\$out\""
     fi
 else
+    # Fund the user through the wallet (lab deposit + admin credit) so the
+    # hold can succeed; without it the refusal must be insufficient_funds.
+    W=${WALLET_URL:-}
+    funded=0
+    if [ -n "$W" ] && [ -n "${ADMIN_TOKEN:-}" ]; then
+        dep=$(curl -s -H "X-User-Id: $user" -H 'Content-Type: application/json' -H "Idempotency-Key: live-$user" \
+            -d '{"asset":"USDT","amount":"100"}' "$W/v1/deposits" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))' 2>/dev/null)
+        [ -n "$dep" ] && curl -s -o /dev/null -X POST -H "Authorization: Bearer $ADMIN_TOKEN" "$W/admin/deposits/$dep/credit"
+        usdt() { curl -s -H "X-User-Id: $user" "$W/v1/balances" | python3 -c "
+import json,sys
+b = {x['asset']: x for x in json.load(sys.stdin).get('balances', [])}
+print(b.get('USDT', {}).get('$1', '0'))" 2>/dev/null; }
+        for _ in $(seq 1 50); do
+            a=$(usdt available)
+            [ -n "$a" ] && [ "$a" != 0 ] && { funded=1; break; }
+            sleep 0.2
+        done
+    fi
     out=$(place)
     code=${out##*$'\n'}
+    if [ $funded -eq 1 ] && [ "$code" = 202 ]; then
+        check "the wallet holds price x quantity (20 USDT) for it" test "$(usdt held)" = "20.000000"
+    fi
     case $code in
     202)
         ok "order accepted (202)"
