@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -305,6 +306,81 @@ static const struct cm_http_route hook_routes[] = {
 
 /* ---- the test ------------------------------------------------------------ */
 
+/* A user registered at the real gateway goes over the order-rate rule:
+ * the gateway then refuses its order writes with 403 account_blocked. */
+static void gateway_step(void)
+{
+    char gw[600];
+    snprintf(gw, sizeof gw, "%s/gateway", need_env("TEST_BIN_DIR"));
+    if (access(gw, X_OK) != 0) {
+        print_message("# SKIP gateway 403 step: %s is not built; the Redis block key checked "
+                      "above is what the gateway honours\n", gw);
+        return;
+    }
+    int gport = free_port();
+    char p[32], db[512], ru[256];
+    snprintf(p, sizeof p, "PORT=%d", gport);
+    snprintf(db, sizeof db, "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
+    snprintf(ru, sizeof ru, "REDIS_URL=%s", need_env("TEST_REDIS_URL"));
+    const char *env[] = {p, db, ru,
+                         "JWT_SECRET=itest-risk-secret-0123456789abcdef0123456789",
+                         "GATEWAY_PWHASH=fast", "ADMIN_TOKEN=itest-admin", "LOG_LEVEL=info",
+                         "HTTP_THREADS=2", "TRADING_API_URL=http://127.0.0.1:9",
+                         "WALLET_URL=http://127.0.0.1:9", "MATCHING_URL=http://127.0.0.1:9",
+                         "RISK_URL=http://127.0.0.1:9", "CATALOG_URL=http://127.0.0.1:9",
+                         "ORDER_URL=http://127.0.0.1:9", NULL};
+    pid_t g = spawn_service("gateway", "gateway", env);
+    if (g <= 0 || wait_service(g, gport, "gateway", 20000) < 0) {
+        if (g > 0)
+            stop_service(g);
+        print_message("# SKIP gateway 403 step: build/bin/gateway did not start (see "
+                      "TEST_TMPDIR/gateway.log); the Redis block key is checked above\n");
+        return;
+    }
+    const char *json[] = {"Content-Type: application/json", NULL};
+    const char *cred = "{\"email\":\"risk-itest@example.com\",\"password\":\"correct horse battery\"}";
+    struct http_resp r;
+    assert_int_equal(http_do(gport, "POST", "/v1/auth/register", json, cred, &r), 0);
+    if (r.status != 201)
+        fail_msg("gateway register: %ld %s", r.status, r.body);
+    cJSON *j = http_json(&r);
+    char uid[32];
+    snprintf(uid, sizeof uid, "%s", s(j, "id"));
+    cJSON_Delete(j);
+    http_free(&r);
+    assert_int_equal(http_do(gport, "POST", "/v1/auth/login", json, cred, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = http_json(&r);
+    char auth[2048];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s(j, "access_token"));
+    cJSON_Delete(j);
+    http_free(&r);
+
+    char ts[64], key[64];
+    wall_ts(ts, sizeof ts, 0);
+    for (int i = 0; i < 6; i++)
+        accepted(ts, 3000 + i, (int)strtol(uid, NULL, 10), "30000", "0.01");
+    snprintf(key, sizeof key, "risk:blocked:%s", uid);
+    char *val = NULL;
+    size_t len;
+    int64_t deadline = now_ms() + 15000;
+    while (cm_redis_get(redis, key, &val, &len) != 1 && now_ms() < deadline)
+        usleep(50 * 1000);
+    if (!val)
+        fail_msg("%s did not appear", key);
+    free(val);
+    const char *hdr[] = {auth, "Content-Type: application/json", NULL};
+    assert_int_equal(http_do(gport, "POST", "/v1/orders", hdr,
+                             "{\"market\":\"BTC-USDT\",\"side\":\"buy\",\"type\":\"limit\","
+                             "\"price\":\"30000.00\",\"quantity\":\"0.001\"}",
+                             &r),
+                     0);
+    if (r.status != 403 || !strstr(r.body, "account_blocked"))
+        fail_msg("gateway did not refuse the blocked user: %ld %s", r.status, r.body);
+    http_free(&r);
+    stop_service(g);
+}
+
 static int parse_port(const char *v)
 {
     char *end;
@@ -413,16 +489,6 @@ static void test_risk(void **state)
     assert_true(metric(port, "risk_users_blocked_total") == 1);
     assert_true(metric(port, "risk_rule_hits_total{rule=\"order_rate\",action=\"block\"}") == 1);
 
-    /* ---- the gateway answers 403 account_blocked (when it is built) */
-    char gw[600];
-    snprintf(gw, sizeof gw, "%s/gateway", need_env("TEST_BIN_DIR"));
-    if (access(gw, X_OK) != 0)
-        print_message("# SKIP gateway 403 step: %s is not built yet (the Redis key above is what "
-                      "it honours)\n", gw);
-    else
-        print_message("# SKIP gateway 403 step: the gateway needs its own database, JWT keys "
-                      "and upstreams; covered by tests/live/risk.sh on the lab\n");
-
     /* ---- webhook: two 503s, then delivered (Slack shape) */
     deadline = now_ms() + 15000;
     while (now_ms() < deadline) {
@@ -443,6 +509,9 @@ static void test_risk(void **state)
     assert_true(cJSON_IsArray(cJSON_GetObjectItem(slack, "blocks")));
     cJSON_Delete(slack);
     assert_true(metric(port, "risk_webhook_failures_total") == 0);
+
+    /* ---- the gateway answers 403 account_blocked (when it is built) */
+    gateway_step();
 
     /* ---- simulate: wash trading between 300 and 301 alerts, blocks nothing */
     for (int i = 0; i < 3; i++)
@@ -541,11 +610,58 @@ static void test_risk(void **state)
     assert_int_equal(stop_service(pid), 0);
     pid = -1;
     cm_http_server_free(hook);
-    cJSON_Delete(seen);
+    poll_alerts(500); /* the last events (user.blocked...) are all in: for the contract test */
     rd_kafka_consumer_close(alerts);
     rd_kafka_destroy(alerts);
     cm_redis_close(redis);
     cm_kafka_producer_close(prod, 5000);
+}
+
+/* Every event risk produced validates against proto/events/risk.alerts
+ * (tests/contract/validate-event.mjs). */
+static void test_alerts_match_contract(void **state)
+{
+    (void)state;
+    char file[1024], cmd[2600], out[1100];
+    snprintf(file, sizeof file, "%s/alerts.jsonl", need_env("TEST_TMPDIR"));
+    snprintf(out, sizeof out, "%s/validate-event.out", need_env("TEST_TMPDIR"));
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, seen)
+    {
+        char *line = cJSON_PrintUnformatted(it);
+        fprintf(f, "%s\n", line);
+        free(line);
+        n++;
+    }
+    fclose(f);
+    cJSON_Delete(seen);
+    seen = NULL;
+    assert_true(n >= 5);
+    if (system("command -v node >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "# node is not installed: event contract not checked\n");
+        skip();
+    }
+    snprintf(cmd, sizeof cmd,
+             "node tests/contract/validate-event.mjs --topic risk.alerts '%s' >'%s' 2>&1", file,
+             out);
+    int rc = system(cmd);
+    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    char text[2048] = "";
+    FILE *o = fopen(out, "r");
+    if (o) {
+        size_t len = fread(text, 1, sizeof text - 1, o);
+        text[len] = '\0';
+        fclose(o);
+    }
+    if (code == 2) {
+        fprintf(stderr, "# validator unavailable: %s", text);
+        skip();
+    }
+    if (code != 0)
+        fail_msg("events break proto/events/risk.alerts: %s", text);
 }
 
 static int teardown(void **state)
@@ -560,6 +676,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_risk, teardown),
+        cmocka_unit_test(test_alerts_match_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
