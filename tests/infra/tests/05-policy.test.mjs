@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, ENVS, walk, loadDocs, render, rel, kubectlSkip, id, loadOne } from '../lib/common.mjs';
+import { ROOT, ENVS, walk, loadDocs, render, rel, kubectlSkip, id, loadOne, listBroken, fixtureMeta, assertRejected } from '../lib/common.mjs';
 import { loadRules, evaluate } from '../lib/cel.mjs';
 
 const skip = kubectlSkip();
@@ -48,20 +48,30 @@ for (const e of ['stg', 'prod']) test(`${e}: every rendered object passes our ow
   assert.deepEqual(bad, []);
 });
 
-test('policy mode: audit in dev, enforce in stg and prod', { skip }, () => {
-  for (const e of ENVS) {
-    const objs = render(`policy/overlays/${e}`);
-    const enforce = e !== 'dev';
-    const b = objs.find(o => o.kind === 'ValidatingAdmissionPolicyBinding');
-    assert.equal(b.spec.validationActions.includes('Deny'), enforce, `${e}: VAP binding ${b.spec.validationActions}`);
-    assert.ok(b.spec.validationActions.includes(enforce ? 'Deny' : 'Audit'));
-    for (const p of objs.filter(o => o.kind === 'ClusterPolicy')) for (const r of p.spec.rules) {
-      const fa = r.validate?.failureAction ?? r.verifyImages?.[0]?.failureAction;
-      assert.equal(fa, enforce ? 'Enforce' : 'Audit', `${e}: kyverno ${r.name} is ${fa}`);
-    }
-    for (const c of objs.filter(o => o.apiVersion.startsWith('constraints.gatekeeper.sh/')))
-      assert.equal(c.spec.enforcementAction, enforce ? 'deny' : 'dryrun', `${e}: ${c.metadata.name}`);
+// Audit in dev, enforce in stg/prod, for every engine. -> problems
+function policyModeErrors(objs, e) {
+  const errs = [], enforce = e !== 'dev';
+  for (const b of objs.filter(o => o.kind === 'ValidatingAdmissionPolicyBinding')) {
+    const a = b.spec.validationActions;
+    if (a.includes('Deny') !== enforce || !a.includes(enforce ? 'Deny' : 'Audit')) errs.push(`${e}: VAP binding ${b.metadata.name} is [${a}]`);
   }
+  for (const p of objs.filter(o => o.kind === 'ClusterPolicy')) for (const r of p.spec.rules) {
+    const fa = r.validate?.failureAction ?? r.verifyImages?.[0]?.failureAction;
+    if (fa !== (enforce ? 'Enforce' : 'Audit')) errs.push(`${e}: kyverno ${r.name} is ${fa}`);
+  }
+  for (const c of objs.filter(o => o.apiVersion.startsWith('constraints.gatekeeper.sh/')))
+    if (c.spec.enforcementAction !== (enforce ? 'deny' : 'dryrun')) errs.push(`${e}: gatekeeper ${c.metadata.name} is ${c.spec.enforcementAction}`);
+  if (!objs.some(o => o.kind === 'ValidatingAdmissionPolicyBinding') || !objs.some(o => o.kind === 'ClusterPolicy')) errs.push(`${e}: policies missing`);
+  return errs;
+}
+
+test('policy mode: audit in dev, enforce in stg and prod', { skip }, () => {
+  assert.deepEqual(ENVS.flatMap(e => policyModeErrors(render(`policy/overlays/${e}`), e)), []);
+});
+
+for (const d of listBroken('policy-mode', { dirs: true })) test(`broken policy mode: ${path.basename(d)} is rejected`, { skip }, () => {
+  const meta = fixtureMeta(fs.readFileSync(path.join(d, 'kustomization.yaml'), 'utf8'));
+  assertRejected(policyModeErrors(render(d), meta.env), meta.expect, rel(d));
 });
 
 test('kyverno verifyImages checks the cosign keyless signature of images.yml on our registry', () => {

@@ -58,7 +58,7 @@ for (const d of listBroken('terraform', { dirs: true })) {
       root: () => T.checkRoot(m, env, { expectKey: `envs/${env}/terraform.tfstate` }), variables: () => T.checkVariables(m, env),
       secrets: () => T.checkNoSecretLiterals(m, env), modules: () => T.checkModuleCalls(m, env), varrefs: () => T.checkVarRefs(m, env),
       safety: () => T.checkSafety(m, env, { ...modules, ...(m.json.resource ? { [meta.service]: m } : {}) }),
-      arch: () => T.checkArch(m, env, workflow),
+      arch: () => T.checkArch(m, env, workflow), outputs: () => T.checkOutputs(m, env),
     }[meta.check];
     assert.ok(run, `${rel(d)}: unknown check ${meta.check}`);
     assertRejected(await run(), meta.expect, rel(d));
