@@ -162,8 +162,10 @@ static void *loader(void *arg)
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "X-User-Id: 1");
+    h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     for (long k = 0;; k++) {
         double due = l->start + (double)l->tid * interval / THREADS + (double)k * interval;
         if (due - l->start >= l->secs)
