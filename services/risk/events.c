@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +33,13 @@ static pthread_t thread;
 static int running;
 static volatile sig_atomic_t stop_flag, reload_flag;
 static struct cm_kafka_consumer *consumer;
-static int dirty;
+/* State changed since the last snapshot (consumer thread, admin unblock). */
+static atomic_int dirty;
+
+void events_mark_dirty(void)
+{
+    dirty = 1;
+}
 
 void events_request_reload(void)
 {
@@ -60,18 +67,21 @@ static void snapshot(int commit)
 {
     size_t len = 0;
     /* The consumer thread is the only state writer besides unblock and
-     * reloads, which the read lock keeps out while we copy. */
+     * reloads, which the read lock keeps out while we copy. A change after
+     * the copy marks the state dirty again. */
+    dirty = 0;
     pthread_rwlock_rdlock(&risk_lock);
     char *text = risk_engine_snapshot(risk_engine, &len);
     pthread_rwlock_unlock(&risk_lock);
     if (!text) {
+        dirty = 1;
         cm_error("risk: cannot render the snapshot");
         return;
     }
     if (store_snapshot_put(text, len) < 0) {
+        dirty = 1;
         cm_warn("risk: snapshot not written (redis); retrying at the next interval");
     } else {
-        dirty = 0;
         if (commit && consumer)
             cm_kafka_consumer_commit_done(consumer);
     }

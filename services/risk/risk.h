@@ -88,6 +88,8 @@ char *actions_slack_body(const struct risk_hit *h);
 /* events.c: the consumer thread (stream, snapshots, SIGHUP reloads). */
 int events_start(void);
 void events_stop(void);
+/* State changed outside the stream (unblock): the next snapshot writes it. */
+void events_mark_dirty(void);
 /* Asks the consumer thread to reload the rules (signal-safe). */
 void events_request_reload(void);
 /* Reloads now: 0, or -1 keeping the old rules (the reason is logged). */

@@ -51,6 +51,7 @@ void handle_admin_unblock(struct cm_http_req *r)
     int was = risk_engine_unblock(risk_engine, id);
     cJSON *o = risk_engine_user_json(risk_engine, id, risk_now_ms());
     pthread_rwlock_unlock(&risk_lock);
+    events_mark_dirty();
     cm_info("risk: user %" PRIu64 " unblocked by admin%s", id, was ? "" : " (was not blocked)");
     cm_http_reply_json(r, 200, o);
 }
