@@ -185,6 +185,11 @@ int events_start(const struct order_config *cfg)
                                     "Status-change events published, by sink.", "sink");
     g.publish_errors = cm_metric_counter("shop_order_events_publish_errors_total",
                                          "Failed event publications, by sink.", "sink");
+    /* zero series: dashboards and the metrics contract see them at once */
+    cm_counter_add(g.published, 0, "kafka");
+    cm_counter_add(g.published, 0, "redis");
+    cm_counter_add(g.publish_errors, 0, "kafka");
+    cm_counter_add(g.publish_errors, 0, "redis");
     g.channel = cfg->status_channel;
     g.interval_ms = cfg->relay_interval_ms;
     if (parse_redis_url(cfg->redis_url) < 0) {

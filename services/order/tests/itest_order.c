@@ -529,6 +529,8 @@ static void test_visibility(void **state)
     cJSON_Delete(o);
     assert_true(metric(ord_port, "shop_orders_total{status=\"cancelled\"}") == 1);
     assert_true(metric(ord_port, "shop_orders_total{status=\"delivered\"}") == 1);
+    assert_true(metric(ord_port, "shop_order_events_published_total{sink=\"kafka\"}") >= 0);
+    assert_true(metric(ord_port, "shop_order_events_publish_errors_total{sink=\"redis\"}") >= 0);
 }
 
 static void test_pubsub(void **state)
