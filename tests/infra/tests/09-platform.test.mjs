@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, ENVS, loadDocs, loadOne, render, kubectlSkip, find } from '../lib/common.mjs';
+import { ROOT, ENVS, loadDocs, loadOne, render, rel, kubectlSkip, find, listBroken, fixtureMeta, assertRejected } from '../lib/common.mjs';
 
 const skip = kubectlSkip();
 const tfvars = e => fs.readFileSync(path.join(ROOT, `terraform/envs/${e}/terraform.tfvars`), 'utf8');
@@ -19,21 +19,37 @@ test('our platform values files exist and parse (istio, flagger, prometheus-oper
   assert.match(f.metricsServer, /kube-prometheus-stack-prometheus\.monitoring/);
 });
 
-for (const e of ENVS) test(`${e}: endpoints.env keys map to terraform outputs; data-store NetworkPolicies use the VPC CIDR`, { skip }, () => {
-  const env = fs.readFileSync(path.join(ROOT, `k8s/overlays/${e}/mesh/endpoints.env`), 'utf8');
+// The env's endpoints (ConfigMap platform-endpoints from endpoints.env), data-store
+// NetworkPolicies and secret store against terraform/envs/<env>. -> problems
+function endpointErrors(objs, e) {
+  const errs = [];
   const outs = fs.readFileSync(path.join(ROOT, `terraform/envs/${e}/outputs.tf`), 'utf8');
+  const cm = find(objs, 'ConfigMap', 'platform-endpoints');
+  if (!cm) return [`${e}: no ConfigMap platform-endpoints`];
   const MAP = { KAFKA_BROKERS: 'msk_bootstrap_brokers_sasl_scram', DATABASE_HOST: 'aurora_endpoint', DATABASE_READER_HOST: 'aurora_reader_endpoint', REDIS_HOST: 'redis_primary_endpoint' };
   for (const [k, o] of Object.entries(MAP)) {
-    assert.match(env, new RegExp(`^${k}=\\S+`, 'm'), `${e}: ${k} missing`);
-    assert.match(outs, new RegExp(`output "${o}"`), `${e}: terraform output ${o} missing`);
+    if (!cm.data?.[k]) errs.push(`${e}: ${k} missing from platform-endpoints`);
+    else if (!cm.data[k].includes(`exchange-${e}.`)) errs.push(`${e}: ${k}=${cm.data[k]} does not name the exchange-${e} resources`);
+    if (!new RegExp(`output "${o}"`).test(outs)) errs.push(`${e}: terraform output ${o} missing`);
   }
-  assert.match(env, new RegExp(`exchange-${e}\\.`), `${e}: endpoints do not name the ${e} resources`);
-  const objs = render(`k8s/overlays/${e}`);
   const cidr = tfv(e, 'vpc_cidr');
-  for (const np of objs.filter(o => o.kind === 'NetworkPolicy' && /^allow-(postgres|redis|kafka)-egress$/.test(o.metadata.name)))
-    assert.equal(np.spec.egress[0].to[0].ipBlock.cidr, cidr, `${e}: ${np.metadata.name}`);
+  for (const k of ['postgres', 'redis', 'kafka']) {
+    const np = find(objs, 'NetworkPolicy', `allow-${k}-egress`);
+    const got = np?.spec.egress?.[0]?.to?.[0]?.ipBlock?.cidr;
+    if (got !== cidr) errs.push(`${e}: allow-${k}-egress goes to ${got}, the VPC is ${cidr}`);
+  }
   const css = find(objs, 'ClusterSecretStore', 'aws-secrets-manager');
-  assert.equal(css.spec.provider.aws.region, tfv(e, 'region'));
+  if (css?.spec.provider.aws.region !== tfv(e, 'region')) errs.push(`${e}: ClusterSecretStore region is not ${tfv(e, 'region')}`);
+  return errs;
+}
+
+for (const e of ENVS) test(`${e}: endpoints.env keys map to terraform outputs; data-store NetworkPolicies use the VPC CIDR`, { skip }, () => {
+  assert.deepEqual(endpointErrors(render(`k8s/overlays/${e}`), e), []);
+});
+
+for (const d of listBroken('endpoints', { dirs: true })) test(`broken endpoints: ${path.basename(d)} is rejected`, { skip }, () => {
+  const meta = fixtureMeta(fs.readFileSync(path.join(d, 'kustomization.yaml'), 'utf8'));
+  assertRejected(endpointErrors(render(d), meta.env), meta.expect, rel(d));
 });
 
 for (const e of ENVS) test(`${e}: ALB (ACM cert, WAF, HTTPS only) -> Gateway host = terraform api_host; JWT required at the ingress except public paths`, { skip }, () => {
