@@ -42,8 +42,7 @@ static void now_ts(char *buf, size_t n)
 }
 
 /* Event i of the synthetic stream: 2 accepted, 1 trade, 1 cancel per 4. */
-static int event(char *buf, size_t n, long i, const char *ts, int *is_trade, char *key,
-                 size_t keyn)
+static int event(char *buf, size_t n, long i, const char *ts, int *is_trade, char *key, size_t keyn)
 {
     int m = (int)(i % MARKETS);
     long order = i / 4 * 2 + 1;
@@ -53,13 +52,14 @@ static int event(char *buf, size_t n, long i, const char *ts, int *is_trade, cha
     switch (i % 4) {
     case 0:
     case 1:
-        return snprintf(buf, n,
-                        "{\"type\":\"order.accepted\",\"version\":1,\"id\":\"%s:%ld\",\"ts\":\"%s\","
-                        "\"market\":\"%s\",\"seq\":%ld,\"order_id\":\"%ld\",\"user_id\":\"%d\","
-                        "\"side\":\"%s\",\"order_type\":\"limit\",\"price\":\"%d.25\","
-                        "\"quantity\":\"0.0150\",\"time_in_force\":\"GTC\",\"post_only\":false}",
-                        key, i + 1, ts, key, i + 1, order + (long)(i % 4), user,
-                        i % 4 ? "sell" : "buy", 30000 + m);
+        return snprintf(
+            buf, n,
+            "{\"type\":\"order.accepted\",\"version\":1,\"id\":\"%s:%ld\",\"ts\":\"%s\","
+            "\"market\":\"%s\",\"seq\":%ld,\"order_id\":\"%ld\",\"user_id\":\"%d\","
+            "\"side\":\"%s\",\"order_type\":\"limit\",\"price\":\"%d.25\","
+            "\"quantity\":\"0.0150\",\"time_in_force\":\"GTC\",\"post_only\":false}",
+            key, i + 1, ts, key, i + 1, order + (long)(i % 4), user, i % 4 ? "sell" : "buy",
+            30000 + m);
     case 2:
         *is_trade = 1;
         return snprintf(buf, n,
@@ -84,7 +84,10 @@ static int event(char *buf, size_t n, long i, const char *ts, int *is_trade, cha
 static int produce(const char *brokers, const char *orders, const char *trades, long n)
 {
     char err[256];
-    struct cm_kafka_config kc = {.brokers = brokers, .props = "linger.ms=100;batch.num.messages=100000;batch.size=4000000;queue.buffering.max.messages=2000000;queue.buffering.max.kbytes=2000000"};
+    struct cm_kafka_config kc = {
+        .brokers = brokers,
+        .props = "linger.ms=100;batch.num.messages=100000;batch.size=4000000;queue.buffering.max."
+                 "messages=2000000;queue.buffering.max.kbytes=2000000"};
     struct cm_kafka_producer *p = cm_kafka_producer_open(&kc, err, sizeof err);
     if (!p) {
         fprintf(stderr, "risk_bench: %s\n", err);

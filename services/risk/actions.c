@@ -126,7 +126,8 @@ static int webhook_start(void)
         .timeout_ms = risk_cfg.webhook_timeout_ms,
         .deadline_ms = risk_cfg.webhook_timeout_ms * (risk_cfg.webhook_retries + 1) +
                        risk_cfg.webhook_backoff_ms * 4 * (risk_cfg.webhook_retries + 1),
-        .max_retries = risk_cfg.webhook_retries ? risk_cfg.webhook_retries : CM_HTTP_CLIENT_NO_RETRY,
+        .max_retries =
+            risk_cfg.webhook_retries ? risk_cfg.webhook_retries : CM_HTTP_CLIENT_NO_RETRY,
         .backoff_base_ms = risk_cfg.webhook_backoff_ms,
         .backoff_max_ms = risk_cfg.webhook_backoff_ms * 8,
         .breaker_off = 1,
@@ -317,8 +318,8 @@ void actions_fire(const struct risk_hit *h)
     if (h->action == RA_BLOCK && h->newly_blocked) {
         int64_t ttl = h->block_ttl_s * 1000, until = risk_now_ms() + ttl;
         if (store_block(h->user_id, h->rule_id, h->message, ttl, until) < 0)
-            cm_error("risk: cannot set the block key of user %" PRIu64
-                     " (pre-trade still denies)", h->user_id);
+            cm_error("risk: cannot set the block key of user %" PRIu64 " (pre-trade still denies)",
+                     h->user_id);
         cm_counter_add(risk_m.users_blocked, 1);
         publish_blocked(h, until);
     }

@@ -47,8 +47,8 @@ int risk_config_load(struct risk_config *c)
         fprintf(stderr, "risk: config: KAFKA_BROKERS is required but empty\n");
         return -1;
     }
-    if (rc == 0 && (c->block_ttl_ms < 1000 || c->snapshot_interval_ms < 10 ||
-                    c->webhook_timeout_ms < 1)) {
+    if (rc == 0 &&
+        (c->block_ttl_ms < 1000 || c->snapshot_interval_ms < 10 || c->webhook_timeout_ms < 1)) {
         fprintf(stderr, "risk: config: RISK_BLOCK_TTL must be >= 1s, RISK_SNAPSHOT_INTERVAL "
                         ">= 10ms, RISK_WEBHOOK_TIMEOUT > 0\n");
         return -1;

@@ -281,7 +281,8 @@ static int valid_market(const char *s)
 {
     const char *dash = strchr(s, '-');
     size_t n = strlen(s);
-    if (!dash || n > 25 || dash == s || !dash[1] || (size_t)(dash - s) > 12 || strlen(dash + 1) > 12)
+    if (!dash || n > 25 || dash == s || !dash[1] || (size_t)(dash - s) > 12 ||
+        strlen(dash + 1) > 12)
         return 0;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || p == dash))
@@ -547,9 +548,9 @@ static void hit(struct ctx *c, const struct risk_rule *r, struct user *u, const 
     h->newly_blocked = newly;
 }
 
-#define FOR_RULES(e, r, k)                                                                     \
-    for (size_t ri_ = 0; (e)->rules && ri_ < (e)->rules->n; ri_++)                             \
-        for (const struct risk_rule *r = &(e)->rules->v[ri_]; r; r = NULL)                     \
+#define FOR_RULES(e, r, k)                                                                         \
+    for (size_t ri_ = 0; (e)->rules && ri_ < (e)->rules->n; ri_++)                                 \
+        for (const struct risk_rule *r = &(e)->rules->v[ri_]; r; r = NULL)                         \
             if (r->enabled && r->kind == (k))
 
 /* ---- event handlers ---------------------------------------------------- */
@@ -609,7 +610,10 @@ static int on_accepted(struct ctx *c, const cJSON *ev)
 
     const struct market *m = &e->mk[mi];
     int64_t last = m->last_price;
-    int64_t ntl = hp && hq ? notional(qty, price) : hb ? quote : hq && last ? notional(qty, last) : 0;
+    int64_t ntl = hp && hq     ? notional(qty, price)
+                  : hb         ? quote
+                  : hq && last ? notional(qty, last)
+                               : 0;
     char a[CM_DECIMAL_STR_MAX], b[CM_DECIMAL_STR_MAX];
     FOR_RULES(e, r, RK_ORDER_RATE)
     {
@@ -636,8 +640,9 @@ static int on_accepted(struct ctx *c, const cJSON *ev)
     {
         int64_t bps = hp && last ? band_bps(price, last) : 0;
         if (hp && last && bps >= r->threshold)
-            hit(c, r, u, mkt, bps, "price %" PRId64 " bps from the last trade (threshold %" PRId64
-                                   " bps)", bps, r->threshold);
+            hit(c, r, u, mkt, bps,
+                "price %" PRId64 " bps from the last trade (threshold %" PRId64 " bps)", bps,
+                r->threshold);
     }
     return RISK_APPLIED;
 }
@@ -739,8 +744,7 @@ static int on_trade(struct ctx *c, const cJSON *ev)
     int64_t price, qty, quote = 0;
     if (!mkt || !taker_side || juser(ev, "taker_user_id", &taker) < 0 ||
         juser(ev, "maker_user_id", &maker) < 0 || jdec(ev, "price", 0, &price) != 1 ||
-        jdec(ev, "quantity", 0, &qty) != 1 || jdec(ev, "quote_amount", 0, &quote) < 0 ||
-        price <= 0)
+        jdec(ev, "quantity", 0, &qty) != 1 || jdec(ev, "quote_amount", 0, &quote) < 0 || price <= 0)
         return RISK_MALFORMED;
     int mi = market_index(e, mkt);
     if (mi < 0)
@@ -975,13 +979,13 @@ void risk_engine_pretrade(const struct risk_engine *e, const struct risk_order *
                 int64_t bps = band_bps(o->price, last);
                 if (bps >= r->threshold) {
                     fmt_amount(a, sizeof a, last);
-                    decide(d, r, "price %" PRId64 " bps from the last trade %s (band %" PRId64
-                                 " bps)", bps, a, r->threshold);
+                    decide(d, r,
+                           "price %" PRId64 " bps from the last trade %s (band %" PRId64 " bps)",
+                           bps, a, r->threshold);
                 }
             }
             break;
-        default:
-            break; /* stream-only rules */
+        default: break; /* stream-only rules */
         }
     }
 }
@@ -1094,11 +1098,10 @@ char *risk_engine_snapshot(const struct risk_engine *e, size_t *len)
     for (size_t i = 0; i < e->users.nb && rc == 0; i++)
         for (struct hnode *x = e->users.b[i]; x && rc == 0; x = x->next) {
             const struct user *u = (const struct user *)x;
-            rc = cm_buf_printf(&b, "U %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
-                                   " %s",
-                               u->h.key, u->open_orders, u->last_deposit_ms,
-                               u->last_deposit_amount, u->blocked_until_ms,
-                               u->blocked_rule[0] ? u->blocked_rule : "-");
+            rc = cm_buf_printf(&b,
+                               "U %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s",
+                               u->h.key, u->open_orders, u->last_deposit_ms, u->last_deposit_amount,
+                               u->blocked_until_ms, u->blocked_rule[0] ? u->blocked_rule : "-");
             for (int k = 0; k < RK_COUNT && rc == 0; k++)
                 rc = cm_buf_printf(&b, " %" PRId64, u->last_hit_ms[k]);
             if (rc == 0)
@@ -1114,10 +1117,10 @@ char *risk_engine_snapshot(const struct risk_engine *e, size_t *len)
     for (size_t i = 0; i < e->orders.nb && rc == 0; i++)
         for (struct hnode *x = e->orders.b[i]; x && rc == 0; x = x->next) {
             const struct order *o = (const struct order *)x;
-            rc = cm_buf_printf(&b, "D %" PRIu64 " %" PRIu64 " %s %d %" PRId64 " %" PRId64
-                                   " %" PRId64 "\n",
-                               o->h.key, o->user, e->mk[o->market].sym, o->buy, o->price,
-                               o->remaining, o->contrib);
+            rc = cm_buf_printf(
+                &b, "D %" PRIu64 " %" PRIu64 " %s %d %" PRId64 " %" PRId64 " %" PRId64 "\n",
+                o->h.key, o->user, e->mk[o->market].sym, o->buy, o->price, o->remaining,
+                o->contrib);
         }
     for (size_t i = 0; i < e->pairs.nb && rc == 0; i++)
         for (struct hnode *x = e->pairs.b[i]; x && rc == 0; x = x->next) {
@@ -1274,8 +1277,7 @@ static int restore_line(struct risk_engine *e, char *line)
                 return -1;
         return 0;
     }
-    default:
-        return -1;
+    default: return -1;
     }
 }
 

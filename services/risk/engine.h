@@ -26,9 +26,9 @@
 
 #define RISK_SCALE 8
 #define RISK_RULE_ID_MAX 64
-#define RISK_MAX_WINDOW_S 60      /* order-rate ring: one bucket per second */
-#define RISK_WASH_RING 64         /* wash_trading thresholds are at most this */
-#define RISK_MAX_HITS 16          /* hits one event can produce */
+#define RISK_MAX_WINDOW_S 60 /* order-rate ring: one bucket per second */
+#define RISK_WASH_RING 64    /* wash_trading thresholds are at most this */
+#define RISK_MAX_HITS 16     /* hits one event can produce */
 
 enum risk_kind {
     RK_MAX_ORDER_NOTIONAL = 0,

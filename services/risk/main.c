@@ -40,11 +40,10 @@ void risk_metrics_init(void)
     static const double buckets[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
                                      0.001,   0.0025,   0.005,   0.01,   0.05,    0.25};
     risk_m.rule_hits = cm_metric_counter(
-        "risk_rule_hits_total", "Rule matches by rule id and action (alert, reject, block, would_block).",
-        "rule,action");
-    risk_m.decisions =
-        cm_metric_counter("risk_decisions_total", "Pre-trade decisions by outcome: allow or reject.",
-                          "decision");
+        "risk_rule_hits_total",
+        "Rule matches by rule id and action (alert, reject, block, would_block).", "rule,action");
+    risk_m.decisions = cm_metric_counter(
+        "risk_decisions_total", "Pre-trade decisions by outcome: allow or reject.", "decision");
     risk_m.decision_time = cm_metric_histogram("risk_decision_duration_seconds",
                                                "Pre-trade decision time inside risk, seconds.",
                                                NULL, buckets, sizeof buckets / sizeof *buckets);

@@ -48,14 +48,14 @@ int64_t risk_now_ms(void);
 
 /* Metrics (names from observability/metrics-contract.json). */
 struct risk_metrics {
-    struct cm_metric *rule_hits;      /* {rule,action} */
-    struct cm_metric *decisions;      /* {decision} */
-    struct cm_metric *decision_time;  /* histogram */
-    struct cm_metric *users_blocked;  /* counter */
-    struct cm_metric *blocked_users;  /* gauge */
-    struct cm_metric *webhook_fail;   /* counter */
-    struct cm_metric *events;         /* risk_events_total{result} */
-    struct cm_metric *webhook_sent;   /* risk_webhook_deliveries_total */
+    struct cm_metric *rule_hits;     /* {rule,action} */
+    struct cm_metric *decisions;     /* {decision} */
+    struct cm_metric *decision_time; /* histogram */
+    struct cm_metric *users_blocked; /* counter */
+    struct cm_metric *blocked_users; /* gauge */
+    struct cm_metric *webhook_fail;  /* counter */
+    struct cm_metric *events;        /* risk_events_total{result} */
+    struct cm_metric *webhook_sent;  /* risk_webhook_deliveries_total */
 };
 extern struct risk_metrics risk_m;
 void risk_metrics_init(void);

@@ -14,8 +14,8 @@
 #include "common/banned.h"
 
 static const char *const kind_names[RK_COUNT] = {
-    "max_order_notional", "max_open_orders", "order_rate",           "price_band",
-    "wash_trading",       "withdrawal_velocity", "exposure_concentration",
+    "max_order_notional",  "max_open_orders",        "order_rate", "price_band", "wash_trading",
+    "withdrawal_velocity", "exposure_concentration",
 };
 static const char *const action_names[] = {"alert", "block", "simulate"};
 static const char *const severity_names[] = {"info", "warning", "critical"};
@@ -123,7 +123,8 @@ static int parse_rule(const cJSON *o, int64_t default_ttl_s, struct risk_rule *r
     int scale = risk_kind_is_amount(r->kind) ? RISK_SCALE : 0;
     if (cJSON_IsNumber(th) && scale == 0 && th->valuedouble == (double)(int64_t)th->valuedouble) {
         r->threshold = (int64_t)th->valuedouble;
-    } else if (!cJSON_IsString(th) || cm_decimal_parse(th->valuestring, scale, 0, &r->threshold) < 0) {
+    } else if (!cJSON_IsString(th) ||
+               cm_decimal_parse(th->valuestring, scale, 0, &r->threshold) < 0) {
         snprintf(err, errlen, "rule %s: threshold must be a decimal string%s", id,
                  scale ? " (at most 8 decimals)" : " holding an integer");
         return -1;

@@ -12,8 +12,8 @@
 #include "../risk.h"
 #include "common/banned.h"
 
-static const char *const allowed_fields[] = {"user_id", "order_id", "market", "side", "type",
-                                             "price", "quantity", "quote_amount"};
+static const char *const allowed_fields[] = {"user_id", "order_id", "market",   "side",
+                                             "type",    "price",    "quantity", "quote_amount"};
 
 static int known_field(const char *name)
 {

@@ -80,8 +80,8 @@ static void produce(const char *topic, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    struct cm_kafka_out m = {.topic = topic, .key = key, .key_len = strlen(key), .value = buf,
-                             .value_len = (size_t)n};
+    struct cm_kafka_out m = {
+        .topic = topic, .key = key, .key_len = strlen(key), .value = buf, .value_len = (size_t)n};
     if (cm_kafka_produce_wait(prod, &m, 1, 10000) != 1)
         fail_msg("produce to %s failed (%d)", topic, m.err);
 }
@@ -314,7 +314,8 @@ static void gateway_step(void)
     snprintf(gw, sizeof gw, "%s/gateway", need_env("TEST_BIN_DIR"));
     if (access(gw, X_OK) != 0) {
         print_message("# SKIP gateway 403 step: %s is not built; the Redis block key checked "
-                      "above is what the gateway honours\n", gw);
+                      "above is what the gateway honours\n",
+                      gw);
         return;
     }
     int gport = free_port();
@@ -322,13 +323,21 @@ static void gateway_step(void)
     snprintf(p, sizeof p, "PORT=%d", gport);
     snprintf(db, sizeof db, "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
     snprintf(ru, sizeof ru, "REDIS_URL=%s", need_env("TEST_REDIS_URL"));
-    const char *env[] = {p, db, ru,
+    const char *env[] = {p,
+                         db,
+                         ru,
                          "JWT_SECRET=itest-risk-secret-0123456789abcdef0123456789",
-                         "GATEWAY_PWHASH=fast", "ADMIN_TOKEN=itest-admin", "LOG_LEVEL=info",
-                         "HTTP_THREADS=2", "TRADING_API_URL=http://127.0.0.1:9",
-                         "WALLET_URL=http://127.0.0.1:9", "MATCHING_URL=http://127.0.0.1:9",
-                         "RISK_URL=http://127.0.0.1:9", "CATALOG_URL=http://127.0.0.1:9",
-                         "ORDER_URL=http://127.0.0.1:9", NULL};
+                         "GATEWAY_PWHASH=fast",
+                         "ADMIN_TOKEN=itest-admin",
+                         "LOG_LEVEL=info",
+                         "HTTP_THREADS=2",
+                         "TRADING_API_URL=http://127.0.0.1:9",
+                         "WALLET_URL=http://127.0.0.1:9",
+                         "MATCHING_URL=http://127.0.0.1:9",
+                         "RISK_URL=http://127.0.0.1:9",
+                         "CATALOG_URL=http://127.0.0.1:9",
+                         "ORDER_URL=http://127.0.0.1:9",
+                         NULL};
     pid_t g = spawn_service("gateway", "gateway", env);
     if (g <= 0 || wait_service(g, gport, "gateway", 20000) < 0) {
         if (g > 0)
@@ -338,7 +347,8 @@ static void gateway_step(void)
         return;
     }
     const char *json[] = {"Content-Type: application/json", NULL};
-    const char *cred = "{\"email\":\"risk-itest@example.com\",\"password\":\"correct horse battery\"}";
+    const char *cred =
+        "{\"email\":\"risk-itest@example.com\",\"password\":\"correct horse battery\"}";
     struct http_resp r;
     assert_int_equal(http_do(gport, "POST", "/v1/auth/register", json, cred, &r), 0);
     if (r.status != 201)
@@ -593,7 +603,7 @@ static void test_risk(void **state)
     kill(pid, SIGKILL);
     assert_true(wait_exit(pid, 5000) >= -1);
     snprintf(log_name, sizeof log_name, "risk-restarted");
-    write_rules(rules_v1); /* the bad file would stop the start (exit 2) */
+    write_rules(rules_v1);      /* the bad file would stop the start (exit 2) */
     start_risk("itest-risk-b"); /* another group: offsets come from the snapshot */
     accepted(old, 6000, 597, "1", "1");
     trade(old, 597, 598, "1", "1");

@@ -73,8 +73,8 @@ static void accepted(struct risk_engine *e, struct risk_hits *h, const char *use
           seq, ts_of(ts), seq, order, user, price, qty);
 }
 
-static void trade(struct risk_engine *e, struct risk_hits *h, const char *taker,
-                  const char *maker, const char *price, const char *qty, int64_t ts)
+static void trade(struct risk_engine *e, struct risk_hits *h, const char *taker, const char *maker,
+                  const char *price, const char *qty, int64_t ts)
 {
     seq++;
     apply(e, h,
@@ -160,26 +160,33 @@ static void drive_exposure(struct risk_engine *e, struct risk_hits *h, int level
 }
 
 static const struct rule_case rule_cases[] = {
-    {"order_rate", "{\"id\":\"r\",\"kind\":\"order_rate\",\"action\":\"alert\","
-                   "\"threshold\":\"5\",\"window_s\":1}",
+    {"order_rate",
+     "{\"id\":\"r\",\"kind\":\"order_rate\",\"action\":\"alert\","
+     "\"threshold\":\"5\",\"window_s\":1}",
      drive_rate, 4, 5},
-    {"max_open_orders", "{\"id\":\"r\",\"kind\":\"max_open_orders\",\"action\":\"alert\","
-                        "\"threshold\":\"3\"}",
+    {"max_open_orders",
+     "{\"id\":\"r\",\"kind\":\"max_open_orders\",\"action\":\"alert\","
+     "\"threshold\":\"3\"}",
      drive_open, 2, 3},
-    {"max_order_notional", "{\"id\":\"r\",\"kind\":\"max_order_notional\",\"action\":\"alert\","
-                           "\"threshold\":\"100\"}",
+    {"max_order_notional",
+     "{\"id\":\"r\",\"kind\":\"max_order_notional\",\"action\":\"alert\","
+     "\"threshold\":\"100\"}",
      drive_notional, 0, 1},
-    {"price_band", "{\"id\":\"r\",\"kind\":\"price_band\",\"action\":\"alert\","
-                   "\"threshold\":\"500\"}",
+    {"price_band",
+     "{\"id\":\"r\",\"kind\":\"price_band\",\"action\":\"alert\","
+     "\"threshold\":\"500\"}",
      drive_band, 0, 1},
-    {"wash_trading", "{\"id\":\"r\",\"kind\":\"wash_trading\",\"action\":\"alert\","
-                     "\"threshold\":\"4\",\"window_s\":60}",
+    {"wash_trading",
+     "{\"id\":\"r\",\"kind\":\"wash_trading\",\"action\":\"alert\","
+     "\"threshold\":\"4\",\"window_s\":60}",
      drive_wash, 3, 4},
-    {"withdrawal_velocity", "{\"id\":\"r\",\"kind\":\"withdrawal_velocity\",\"action\":\"alert\","
-                            "\"threshold\":\"1\",\"window_s\":600}",
+    {"withdrawal_velocity",
+     "{\"id\":\"r\",\"kind\":\"withdrawal_velocity\",\"action\":\"alert\","
+     "\"threshold\":\"1\",\"window_s\":600}",
      drive_velocity, 0, 1},
-    {"exposure_concentration", "{\"id\":\"r\",\"kind\":\"exposure_concentration\","
-                               "\"action\":\"alert\",\"threshold\":\"1000\"}",
+    {"exposure_concentration",
+     "{\"id\":\"r\",\"kind\":\"exposure_concentration\","
+     "\"action\":\"alert\",\"threshold\":\"1000\"}",
      drive_exposure, 0, 1},
 };
 
@@ -236,8 +243,9 @@ static void test_wash_needs_same_price(void **state)
 static void test_rate_window_slides(void **state)
 {
     (void)state;
-    struct risk_engine *e = engine_with("{\"rules\":[{\"id\":\"o\",\"kind\":\"order_rate\","
-                                        "\"action\":\"alert\",\"threshold\":\"3\",\"window_s\":2}]}");
+    struct risk_engine *e =
+        engine_with("{\"rules\":[{\"id\":\"o\",\"kind\":\"order_rate\","
+                    "\"action\":\"alert\",\"threshold\":\"3\",\"window_s\":2}]}");
     struct risk_hits h = {.n = 0};
     accepted(e, &h, "7", 1, "1", "1", T0);
     accepted(e, &h, "7", 2, "1", "1", T0 + 1000);
@@ -264,14 +272,15 @@ static void pretrade(struct risk_engine *e, const char *user, const char *price,
 static void test_pretrade_limits(void **state)
 {
     (void)state;
-    struct risk_engine *e = engine_with(
-        "{\"rules\":["
-        "{\"id\":\"max_notional\",\"kind\":\"max_order_notional\",\"action\":\"block\","
-        "\"threshold\":\"50000\"},"
-        "{\"id\":\"max_open_orders\",\"kind\":\"max_open_orders\",\"action\":\"alert\","
-        "\"threshold\":\"2\"},"
-        "{\"id\":\"price_band\",\"kind\":\"price_band\",\"action\":\"alert\",\"threshold\":\"1000\"}"
-        "]}");
+    struct risk_engine *e =
+        engine_with("{\"rules\":["
+                    "{\"id\":\"max_notional\",\"kind\":\"max_order_notional\",\"action\":\"block\","
+                    "\"threshold\":\"50000\"},"
+                    "{\"id\":\"max_open_orders\",\"kind\":\"max_open_orders\",\"action\":\"alert\","
+                    "\"threshold\":\"2\"},"
+                    "{\"id\":\"price_band\",\"kind\":\"price_band\",\"action\":\"alert\","
+                    "\"threshold\":\"1000\"}"
+                    "]}");
     struct risk_decision d;
     pretrade(e, "7", "30000", "1.66666666", &d); /* 49999.99 */
     assert_int_equal(d.deny, 0);
@@ -309,8 +318,9 @@ static void test_pretrade_limits(void **state)
 static void test_simulate_vs_block(void **state)
 {
     (void)state;
-    struct risk_engine *sim = engine_with("{\"rules\":[{\"id\":\"order_rate\",\"kind\":"
-                                          "\"order_rate\",\"action\":\"simulate\",\"threshold\":\"3\"}]}");
+    struct risk_engine *sim =
+        engine_with("{\"rules\":[{\"id\":\"order_rate\",\"kind\":"
+                    "\"order_rate\",\"action\":\"simulate\",\"threshold\":\"3\"}]}");
     struct risk_engine *blk = engine_with("{\"rules\":[{\"id\":\"order_rate\",\"kind\":"
                                           "\"order_rate\",\"action\":\"block\",\"threshold\":\"3\","
                                           "\"block_ttl_s\":60}]}");
@@ -329,8 +339,12 @@ static void test_simulate_vs_block(void **state)
     assert_int_equal(risk_engine_blocked_count(blk, NOW), 1);
     assert_int_equal(risk_engine_blocked_count(blk, NOW + 61000), 0); /* TTL */
 
-    struct risk_order o = {.market = "BTC-USDT", .user_id = 7, .has_price = 1, .has_qty = 1,
-                           .price = 100000000, .qty = 100000000};
+    struct risk_order o = {.market = "BTC-USDT",
+                           .user_id = 7,
+                           .has_price = 1,
+                           .has_qty = 1,
+                           .price = 100000000,
+                           .qty = 100000000};
     struct risk_decision d;
     risk_engine_pretrade(blk, &o, NOW, &d);
     assert_int_equal(d.deny, 1);
@@ -471,17 +485,36 @@ static void test_rules_validation(void **state)
         {"not json", "not valid JSON"},
         {"{}", "no \"rules\" array"},
         {"{\"rules\":[{\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1\"}]}", "id"},
-        {"{\"rules\":[{\"id\":\"Bad\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1\"}]}", "id"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"nope\",\"action\":\"alert\",\"threshold\":\"1\"}]}", "kind"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"ban\",\"threshold\":\"1\"}]}", "action"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"severity\":\"x\",\"threshold\":\"1\"}]}", "severity"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1.5\"}]}", "threshold"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"max_order_notional\",\"action\":\"alert\",\"threshold\":\"1e3\"}]}", "threshold"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"max_order_notional\",\"action\":\"alert\",\"threshold\":\"0\"}]}", "range"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1\",\"window_s\":61}]}", "window_s"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1\",\"enabled\":1}]}", "enabled"},
-        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1\"},"
-         "{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"2\"}]}", "duplicate"},
+        {"{\"rules\":[{\"id\":\"Bad\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":"
+         "\"1\"}]}",
+         "id"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"nope\",\"action\":\"alert\",\"threshold\":\"1\"}]}",
+         "kind"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"ban\",\"threshold\":\"1\"}"
+         "]}",
+         "action"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"severity\":"
+         "\"x\",\"threshold\":\"1\"}]}",
+         "severity"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"1."
+         "5\"}]}",
+         "threshold"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"max_order_notional\",\"action\":\"alert\","
+         "\"threshold\":\"1e3\"}]}",
+         "threshold"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"max_order_notional\",\"action\":\"alert\","
+         "\"threshold\":\"0\"}]}",
+         "range"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":"
+         "\"1\",\"window_s\":61}]}",
+         "window_s"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":"
+         "\"1\",\"enabled\":1}]}",
+         "enabled"},
+        {"{\"rules\":[{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":"
+         "\"1\"},"
+         "{\"id\":\"a\",\"kind\":\"order_rate\",\"action\":\"alert\",\"threshold\":\"2\"}]}",
+         "duplicate"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char err[256] = "";
@@ -533,9 +566,9 @@ static void test_malformed_events(void **state)
         "[1,2]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_int_equal(risk_engine_apply_json(e, "t", 0, (int64_t)i, bad[i], strlen(bad[i]), NOW,
-                                                NULL),
-                         RISK_MALFORMED);
+        assert_int_equal(
+            risk_engine_apply_json(e, "t", 0, (int64_t)i, bad[i], strlen(bad[i]), NOW, NULL),
+            RISK_MALFORMED);
     assert_int_equal(risk_engine_next_offset(e, "t", 0), 7); /* skipped, not stuck */
     const char *hold = "{\"type\":\"hold.placed\",\"ts\":\"2026-11-21T12:00:00Z\"}";
     assert_int_equal(risk_engine_apply_json(e, "t", 0, 7, hold, strlen(hold), NOW, NULL),
