@@ -64,7 +64,7 @@ int wallet_config_load(struct wallet_config *c)
     c->hold_reconcile_after_ms = cm_config_duration_ms(&cfg, "HOLD_RECONCILE_AFTER", "5m");
     c->hold_reconcile_interval_ms = cm_config_duration_ms(&cfg, "HOLD_RECONCILE_INTERVAL", "30s");
     c->settle_batch = cm_config_int(&cfg, "SETTLE_BATCH", "2000", 1, 20000);
-    c->withdraw_workers = cm_config_int(&cfg, "WITHDRAW_WORKERS", "2", 1, 16);
+    c->withdraw_workers = cm_config_int(&cfg, "WITHDRAW_WORKERS", "4", 1, 16);
     c->withdraw_claim_idle_ms = cm_config_duration_ms(&cfg, "WITHDRAW_CLAIM_IDLE", "10s");
     c->outbox_interval_ms = cm_config_duration_ms(&cfg, "OUTBOX_POLL_INTERVAL", "200ms");
     for (size_t i = 0; i < WALLET_MAX_ASSETS; i++) {

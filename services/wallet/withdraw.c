@@ -86,6 +86,20 @@ static void tx_hash_of(const char *signature, char out[67])
         snprintf(out + 2 + i * 2, 3, "%02x", h[i]);
 }
 
+static int process(const char *id);
+
+/* Another worker moved the withdrawal under us: look again once. */
+static int process_again(const char *id)
+{
+    static __thread int depth;
+    if (depth > 2)
+        return 0;
+    depth++;
+    int rc = process(id);
+    depth--;
+    return rc;
+}
+
 static int step(const char *sql, int n, const char *const *p, char *w, size_t wn)
 {
     return store_withdrawal_step(sql, n, p, w, wn);
@@ -103,63 +117,71 @@ static void fail(const char *id, const char *reason, const char *msg)
     }
 }
 
-/* Drives one withdrawal as far as it goes. 0: done with this entry (ACK);
- * -1: transient trouble (leave it pending: retried after the claim idle). */
+/* Drives one withdrawal as far as it goes, carrying the state forward
+ * (one load, then one round trip per step). 0: done with this entry
+ * (ACK); -1: transient trouble (leave it pending: retried after the claim
+ * idle). */
 static int process(const char *id)
 {
-    for (int guard = 0; guard < 8; guard++) {
-        struct withdrawal_row w;
-        int rc = store_withdrawal_load(id, &w);
-        if (rc == STORE_NONE)
-            return 0;
-        if (rc != STORE_OK)
+    struct withdrawal_row w;
+    int rc = store_withdrawal_load(id, &w);
+    if (rc == STORE_NONE)
+        return 0;
+    if (rc != STORE_OK)
+        return -1;
+    const char *p1[1] = {id};
+    char word[96];
+    if (strcmp(w.status, "requested") == 0 || strcmp(w.status, "approved") == 0) {
+        if (step("SELECT wallet_withdrawal_queued($1)", 1, p1, word, sizeof word) < 0)
             return -1;
-        const char *p1[1] = {id};
-        char word[64];
-        if (strcmp(w.status, "requested") == 0 || strcmp(w.status, "approved") == 0) {
-            if (step("SELECT wallet_withdrawal_queued($1)", 1, p1, word, sizeof word) < 0)
-                return -1;
-        } else if (strcmp(w.status, "queued") == 0) {
-            struct sign_result s;
-            char err[160];
-            int ok = -1;
-            for (int attempt = 0; attempt < 3 && ok < 0; attempt++) {
-                ok = signer_sign(w.id, w.asset, w.address, w.amount, &s, err, sizeof err);
-                if (ok < 0)
-                    usleep(100000);
-            }
-            if (ok < 0) {
-                fail(id, "signer_error", err);
-                return 0;
-            }
-            const char *p[3] = {id, s.signature, s.key_id};
-            if (step("SELECT wallet_withdrawal_signed($1, $2, $3)", 3, p, word, sizeof word) < 0)
-                return -1;
-        } else if (strcmp(w.status, "signed") == 0) {
-            if (strstr(w.address, "fail")) {
-                fail(id, "broadcast_failed", "chain mock refused the transaction");
-                return 0;
-            }
-            char tx[67];
-            tx_hash_of(w.signature, tx);
-            const char *p[2] = {id, tx};
-            if (step("SELECT wallet_withdrawal_broadcast($1, $2)", 2, p, word, sizeof word) < 0)
-                return -1;
-            if (strncmp(word, "broadcast:", 10) == 0)
-                cm_histogram_observe(wallet_m.queue_delay, strtod(word + 10, NULL));
-        } else if (strcmp(w.status, "broadcast") == 0) {
-            if (step("SELECT wallet_withdrawal_complete($1)", 1, p1, word, sizeof word) < 0)
-                return -1;
-            if (strcmp(word, "completed") == 0)
-                withdraw_observe_end("completed");
-            events_wake();
-            return 0;
-        } else {
-            events_wake();
-            return 0; /* pending_approval (approval re-queues), completed, failed */
-        }
+        snprintf(w.status, sizeof w.status, "queued");
     }
-    return 0;
+    if (strcmp(w.status, "queued") == 0) {
+        struct sign_result s;
+        char err[160];
+        int ok = -1;
+        for (int attempt = 0; attempt < 3 && ok < 0; attempt++) {
+            ok = signer_sign(w.id, w.asset, w.address, w.amount, &s, err, sizeof err);
+            if (ok < 0 && attempt < 2)
+                usleep(100000);
+        }
+        if (ok < 0) {
+            fail(id, "signer_error", err);
+            return 0;
+        }
+        const char *p[3] = {id, s.signature, s.key_id};
+        if (step("SELECT wallet_withdrawal_signed($1, $2, $3)", 3, p, word, sizeof word) < 0)
+            return -1;
+        if (strcmp(word, "signed") != 0)
+            return process_again(id);
+        snprintf(w.status, sizeof w.status, "signed");
+        snprintf(w.signature, sizeof w.signature, "%s", s.signature);
+    }
+    if (strcmp(w.status, "signed") == 0) {
+        if (strstr(w.address, "fail")) {
+            fail(id, "broadcast_failed", "chain mock refused the transaction");
+            return 0;
+        }
+        char tx[67];
+        tx_hash_of(w.signature, tx);
+        const char *p[2] = {id, tx};
+        if (step("SELECT wallet_withdrawal_finish($1, $2)", 2, p, word, sizeof word) < 0)
+            return -1;
+        if (strncmp(word, "broadcast:", 10) == 0)
+            cm_histogram_observe(wallet_m.queue_delay, strtod(word + 10, NULL));
+        if (strstr(word, " completed"))
+            withdraw_observe_end("completed");
+        events_wake();
+        return 0;
+    }
+    if (strcmp(w.status, "broadcast") == 0) {
+        if (step("SELECT wallet_withdrawal_complete($1)", 1, p1, word, sizeof word) < 0)
+            return -1;
+        if (strcmp(word, "completed") == 0)
+            withdraw_observe_end("completed");
+    }
+    events_wake();
+    return 0; /* pending_approval (approval re-queues), completed, failed */
 }
 
 static redisContext *connect_redis(void)
