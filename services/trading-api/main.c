@@ -34,6 +34,30 @@ void trading_metrics_init(void)
     cm_gauge_set(trading_m.outbox_age, 0);
 }
 
+/* libcommon registers these families lazily and without series until the
+ * first error; dashboards and alerts read them, so start them at 0 (same
+ * names, types and labels as libcommon's). */
+static void zero_series(void)
+{
+    static const char *const kinds[] = {"connection", "query", "serialization", "timeout"};
+    struct cm_metric *e = cm_metric_counter(
+        "db_errors_total", "PostgreSQL errors by kind (connection, query, serialization, timeout).",
+        "kind");
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        cm_counter_add(e, 0, kinds[i]);
+    cm_counter_add(cm_metric_counter("db_tx_retries_total",
+                                     "Transactions retried after a serialization failure or "
+                                     "deadlock.",
+                                     NULL),
+                   0);
+    cm_counter_add(cm_metric_counter("kafka_produced_total",
+                                     "Kafka messages delivered (acknowledged) per topic.", "topic"),
+                   0, trading_cfg.commands_topic);
+    cm_counter_add(cm_metric_counter("kafka_produce_errors_total",
+                                     "Kafka messages that failed delivery per topic.", "topic"),
+                   0, trading_cfg.commands_topic);
+}
+
 static int check_postgres(void *ctx, char *msg, size_t msglen)
 {
     (void)ctx;
@@ -61,6 +85,8 @@ int main(void)
         cm_error("trading-api: cannot start upstream clients or Kafka");
         return 1;
     }
+
+    zero_series();
 
     struct cm_http_config http;
     cm_http_config_init(&http);
