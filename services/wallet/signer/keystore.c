@@ -81,7 +81,7 @@ static int load_file(const char *path, const unsigned char *kek, unsigned char s
     if (fd < 0)
         return -1;
     struct stat st;
-    unsigned char buf[FILE_LEN + 1];
+    unsigned char buf[FILE_LEN + 1] = {0};
     ssize_t n = -1;
     if (fstat(fd, &st) == 0) {
         if (st.st_mode & 077)

@@ -749,7 +749,13 @@ static int file_contains(const char *path, const char *needle)
         len += n;
         if (len == cap) {
             cap *= 2;
-            buf = realloc(buf, cap + 1);
+            char *more = realloc(buf, cap + 1);
+            if (!more) {
+                free(buf);
+                fclose(f);
+                return 0;
+            }
+            buf = more;
         }
     }
     fclose(f);
