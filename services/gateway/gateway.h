@@ -108,6 +108,7 @@ struct gw_route {
     enum gw_auth auth;
     int rl_class;    /* index into classes */
     int block_check; /* risk:blocked:<user> -> 403 on POST/PUT/PATCH */
+    int stream;      /* GETs asking for text/event-stream are relayed live */
 };
 
 struct gw_routes {
@@ -282,6 +283,12 @@ struct gw_app {
 int gw_proxy_open(struct gw_app *app);
 void gw_proxy_close(struct gw_app *app);
 void gw_proxy_handle(struct cm_http_req *r);
+
+/* Relays an event stream: GET url (absolute) with headers (NULL-terminated
+ * "Name: value" lines, copied) on a thread of its own; replies on r (the
+ * upstream's non-stream answer, 502/503/504, or a live stream). stream.c. */
+void gw_stream_proxy(struct cm_http_req *r, struct gw_app *app, const struct gw_route *route,
+                     const char *url, const char *const *headers);
 
 /* Identity of the request (shared by proxy and auth handlers). */
 struct gw_identity {

@@ -281,6 +281,27 @@ void gw_proxy_handle(struct cm_http_req *r)
             return;
         }
 
+    const char *accept = cm_http_req_header(r, "Accept");
+    if (route->stream && strcmp(method, "GET") == 0 && accept &&
+        strstr(accept, "text/event-stream")) {
+        struct cm_buf full;
+        cm_buf_init(&full, 20000);
+        const struct gw_upstream *su = &app->routes.upstreams[route->upstream];
+        size_t bl = strlen(su->url);
+        while (bl > 0 && su->url[bl - 1] == '/')
+            bl--;
+        if (cm_buf_append(&full, su->url, bl) < 0 || cm_buf_append(&full, url.data, url.len) < 0) {
+            cm_buf_release(&full);
+            cm_buf_release(&url);
+            cm_http_reply_error(r, 414, "uri_too_long", "path too long");
+            return;
+        }
+        cm_buf_release(&url);
+        gw_stream_proxy(r, app, route, full.data, headers);
+        cm_buf_release(&full);
+        return;
+    }
+
     size_t blen = 0;
     const char *body = cm_http_req_body(r, &blen);
     struct cm_http_request req = {

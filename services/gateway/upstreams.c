@@ -242,7 +242,7 @@ int gw_routes_class(const struct gw_routes *rt, const char *name)
 static int parse_route(const cJSON *o, int idx, struct gw_routes *rt, char *err, size_t errlen)
 {
     static const char *const names[] = {"prefix", "upstream", "rewrite", "timeout_ms", "auth",
-                                        "rate_limit", "block_check", NULL};
+                                        "rate_limit", "block_check", "stream", NULL};
     char where[64];
     snprintf(where, sizeof where, "routes[%d]", idx);
     if (!cJSON_IsObject(o))
@@ -294,6 +294,10 @@ static int parse_route(const cJSON *o, int idx, struct gw_routes *rt, char *err,
     if (bc && !cJSON_IsBool(bc))
         return fail(err, errlen, "%s: block_check must be true or false", where);
     r->block_check = cJSON_IsTrue(bc);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stream");
+    if (st && !cJSON_IsBool(st))
+        return fail(err, errlen, "%s: stream must be true or false", where);
+    r->stream = cJSON_IsTrue(st);
     for (int i = 0; i < rt->nroutes; i++)
         if (strcmp(rt->routes[i].prefix, r->prefix) == 0)
             return fail(err, errlen, "%s: duplicate prefix %s", where, r->prefix);

@@ -4,6 +4,7 @@
  *   GET  /ping         {"ok":true} (cheap: the bench's target)
  *   ANY  /slow?ms=N    answers after N ms (default 2000)
  *   ANY  /fail         500
+ *   GET  /events?n=N   text/event-stream: N events "data: i" 20 ms apart
  *   ANY  (else)        echoes {"method","path","query":{..},"headers":{..},"body"}
  * Header names are lower-cased in the echo. Not for production use.
  */
@@ -40,6 +41,47 @@ static void slow(struct cm_http_req *r)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     cm_http_reply_json_str(r, 200, "{\"slow\":true}");
+}
+
+/* GET /events?n=N: N events "data: i", 20 ms apart, then the end. */
+struct events {
+    int sent, total;
+    long long next_ms;
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static ssize_t events_next(void *ctx, char *buf, size_t max)
+{
+    struct events *e = ctx;
+    if (e->sent >= e->total)
+        return CM_HTTP_STREAM_END;
+    long long now = mono_ms();
+    if (now < e->next_ms) {
+        struct timespec ts = {0, (long)(e->next_ms - now) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    e->next_ms = mono_ms() + 20;
+    int n = snprintf(buf, max, "data: %d\n\n", e->sent++);
+    return n > 0 && (size_t)n < max ? n : CM_HTTP_STREAM_END;
+}
+
+static void events(struct cm_http_req *r)
+{
+    struct events *e = calloc(1, sizeof *e);
+    const char *q = cm_http_req_query(r, "n");
+    e->total = q ? (int)strtol(q, NULL, 10) : 3;
+    struct cm_http_stream *st =
+        cm_http_reply_stream(r, 200, "text/event-stream", events_next, e, free);
+    if (st)
+        cm_http_stream_release(st);
+    else
+        free(e);
 }
 
 static int put(void *ctx, const char *key, const char *value)
@@ -88,6 +130,7 @@ static void echo(struct cm_http_req *r)
 
 static const struct cm_http_route routes[] = {
     {"GET", "/ping", ping, CM_ROUTE_NO_LOG, NULL},
+    {"GET", "/events", events, CM_ROUTE_NO_LOG, NULL},
     ALL("/slow", slow),
     ALL("/fail", fail),
     ALL("/*", echo),

@@ -86,6 +86,7 @@ static void write_routes(const char *path)
             " {\"prefix\":\"/v1/echo\",\"upstream\":\"echo\",\"timeout_ms\":3000},"
             " {\"prefix\":\"/v1/orders\",\"upstream\":\"echo\",\"block_check\":true},"
             " {\"prefix\":\"/v1/tight\",\"upstream\":\"echo\",\"rate_limit\":\"tight\"},"
+            " {\"prefix\":\"/v1/stream\",\"upstream\":\"echo\",\"rewrite\":\"/events\",\"stream\":true},"
             " {\"prefix\":\"/v1/leased\",\"upstream\":\"echo\",\"rate_limit\":\"leased\"},"
             " {\"prefix\":\"/v1/down\",\"upstream\":\"down\",\"timeout_ms\":1000},"
             " {\"prefix\":\"/v1/garbage\",\"upstream\":\"garbage\",\"timeout_ms\":1000},"
@@ -708,6 +709,34 @@ static void blocked_user_is_403_on_trading_writes(void **state)
     cm_redis_close(redis);
 }
 
+static void event_streams_are_relayed(void **state)
+{
+    (void)state;
+    char uid[32], access[1024];
+    new_user("sse", uid, access);
+    const char *sse[] = {"Accept: text/event-stream", NULL};
+    struct http_resp r;
+    assert_int_equal(get_as("GET", "/v1/stream?n=3", access, sse, NULL, &r), 200);
+    char ct[64];
+    assert_int_equal(resp_header(&r, "Content-Type", ct, sizeof ct), 0);
+    assert_string_equal(ct, "text/event-stream");
+    assert_string_equal(r.body, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+    http_free(&r);
+    /* without a token it never reaches the upstream */
+    assert_int_equal(get_as("GET", "/v1/stream?n=3", NULL, sse, NULL, &r), 401);
+    http_free(&r);
+    /* a stream route asked for JSON is an ordinary proxied request */
+    assert_int_equal(get_as("GET", "/v1/stream/x", access, NULL, NULL, &r), 200);
+    cJSON *j = http_json(&r);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "path")->valuestring, "/events/x");
+    cJSON_Delete(j);
+    http_free(&r);
+    /* a non-stream answer on the stream path comes back whole */
+    assert_int_equal(get_as("GET", "/v1/stream/x", access, sse, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"path\":\"/events/x\""));
+    http_free(&r);
+}
+
 static void bad_config_exits_2(void **state)
 {
     (void)state;
@@ -742,6 +771,7 @@ int main(void)
         cmocka_unit_test(garbage_upstream_is_502),
         cmocka_unit_test(slow_upstream_is_504_within_timeout),
         cmocka_unit_test(blocked_user_is_403_on_trading_writes),
+        cmocka_unit_test(event_streams_are_relayed),
         cmocka_unit_test(bad_config_exits_2),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

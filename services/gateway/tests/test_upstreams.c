@@ -117,6 +117,8 @@ static void rejects_bad_documents(void **state)
          "duplicate prefix"},
         {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"block_check\":1}]}",
          "block_check"},
+        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"stream\":\"yes\"}]}",
+         "stream"},
         {"{\"upstreams\":{\"a\":{\"env\":\"lower\"}}," BASE_RL "\"routes\":[]}", "env"},
         {"{\"upstreams\":{\"a\":{\"env\":\"A\",\"breaker\":{\"open_ms\":-1}}}," BASE_RL "\"routes\":[]}",
          "open_ms"},
@@ -191,6 +193,8 @@ static void shipped_routes_file(void **state)
     assert_true(gw_routes_match(&rt, "/v1/orders")->block_check);
     assert_true(gw_routes_match(&rt, "/v1/withdrawals")->block_check);
     assert_false(gw_routes_match(&rt, "/v1/balances")->block_check);
+    assert_true(gw_routes_match(&rt, "/v1/markets/BTC-USDT/stream")->stream);
+    assert_false(gw_routes_match(&rt, "/v1/orders")->stream);
     assert_null(gw_routes_match(&rt, "/v1/auth/login"));
 }
 
