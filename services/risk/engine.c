@@ -670,18 +670,22 @@ static int on_order_update(struct ctx *c, const cJSON *ev, int closes)
         close_order(c->e, o);
         return RISK_APPLIED;
     }
-    int64_t rem;
+    int64_t rem, rem_quote;
     int hr = jdec(ev, "remaining_quantity", 0, &rem);
-    if (hr < 0)
+    int hq = jdec(ev, "remaining_quote", 0, &rem_quote);
+    if (hr < 0 || hq < 0)
         return RISK_MALFORMED;
+    int64_t next = o->contrib;
     if (hr == 1 && (o->price > 0 || !o->buy)) {
-        struct user *u = find_user(c->e, o->user);
         o->remaining = rem;
-        int64_t next = contribution(o, 0);
-        if (u)
-            adjust_open(u, &c->e->mk[o->market], o->buy, next - o->contrib);
-        o->contrib = next;
+        next = contribution(o, 0);
+    } else if (hq == 1 && o->buy && o->price == 0) {
+        next = rem_quote; /* a market buy by quote budget */
     }
+    struct user *u = find_user(c->e, o->user);
+    if (u)
+        adjust_open(u, &c->e->mk[o->market], o->buy, next - o->contrib);
+    o->contrib = next;
     return RISK_APPLIED;
 }
 

@@ -474,6 +474,61 @@ static void test_positions(void **state)
     risk_engine_free(e);
 }
 
+static void test_open_notional_follows_fills(void **state)
+{
+    (void)state;
+    struct risk_engine *e = engine_with("{\"rules\":[]}");
+    accepted(e, NULL, "7", 1, "100", "2", T0); /* buy: 200 USDT can be spent */
+    apply(e, NULL,
+          "{\"type\":\"order.accepted\",\"version\":1,\"id\":\"BTC-USDT:801\",\"ts\":\"%s\","
+          "\"market\":\"BTC-USDT\",\"seq\":801,\"order_id\":\"2\",\"user_id\":\"7\",\"side\":"
+          "\"buy\",\"order_type\":\"market\",\"quote_amount\":\"300\",\"time_in_force\":\"IOC\","
+          "\"post_only\":false}",
+          ts_of(T0));
+    apply(e, NULL,
+          "{\"type\":\"order.accepted\",\"version\":1,\"id\":\"BTC-USDT:802\",\"ts\":\"%s\","
+          "\"market\":\"BTC-USDT\",\"seq\":802,\"order_id\":\"3\",\"user_id\":\"7\",\"side\":"
+          "\"sell\",\"order_type\":\"limit\",\"price\":\"120\",\"quantity\":\"1.5\","
+          "\"time_in_force\":\"GTC\",\"post_only\":false}",
+          ts_of(T0));
+    char *j = user_json(e, 7);
+    assert_non_null(strstr(j, "{\"asset\":\"USDT\",\"position\":\"0.00000000\",\"open_notional\":"
+                              "\"500.00000000\"}"));
+    assert_non_null(strstr(j, "{\"asset\":\"BTC\",\"position\":\"0.00000000\",\"open_notional\":"
+                              "\"1.50000000\"}"));
+    assert_non_null(strstr(j, "\"open_orders\":3"));
+    free(j);
+    static const char *const upd[] = {
+        "\"type\":\"order.partially_filled\",\"order_id\":\"1\",\"remaining_quantity\":\"0.5\"",
+        "\"type\":\"order.partially_filled\",\"order_id\":\"2\",\"remaining_quote\":\"120\"",
+        "\"type\":\"order.partially_filled\",\"order_id\":\"3\",\"remaining_quantity\":\"0.25\"",
+    };
+    for (size_t i = 0; i < 3; i++)
+        apply(e, NULL,
+              "{%s,\"version\":1,\"id\":\"BTC-USDT:%zu\",\"ts\":\"%s\",\"market\":\"BTC-USDT\","
+              "\"seq\":%zu,\"user_id\":\"7\",\"side\":\"buy\",\"filled_quantity\":\"1\","
+              "\"filled_quote\":\"1\"}",
+              upd[i], 810 + i, ts_of(T0 + 1), 810 + i);
+    j = user_json(e, 7);
+    assert_non_null(strstr(j, "\"open_notional\":\"170.00000000\"")); /* 50 + 120 USDT */
+    assert_non_null(strstr(j, "\"open_notional\":\"0.25000000\""));   /* BTC */
+    free(j);
+    for (int id = 1; id <= 3; id++)
+        apply(e, NULL,
+              "{\"type\":\"order.filled\",\"version\":1,\"id\":\"BTC-USDT:%d\",\"ts\":\"%s\","
+              "\"market\":\"BTC-USDT\",\"seq\":%d,\"order_id\":\"%d\",\"user_id\":\"7\","
+              "\"side\":\"buy\",\"filled_quantity\":\"1\",\"filled_quote\":\"1\","
+              "\"remaining_quantity\":\"0\"}",
+              820 + id, ts_of(T0 + 2), 820 + id, id);
+    j = user_json(e, 7);
+    assert_non_null(strstr(j, "\"open_orders\":0"));
+    assert_null(strstr(j, "\"open_notional\":\"1")); /* every contribution subtracted exactly */
+    assert_non_null(strstr(j, "\"asset\":\"USDT\",\"position\":\"0.00000000\",\"open_notional\":"
+                              "\"0.00000000\""));
+    free(j);
+    risk_engine_free(e);
+}
+
 /* ---- rules file --------------------------------------------------------- */
 
 static void test_rules_validation(void **state)
@@ -606,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_offsets_dedup),
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_open_notional_follows_fills),
         cmocka_unit_test(test_rules_validation),
         cmocka_unit_test(test_malformed_events),
         cmocka_unit_test(test_parse_ts),
