@@ -231,11 +231,13 @@ int trade_parse(const char *json, size_t len, struct trade *t, char *err, size_t
     t->taker_buys = strcmp(side, "buy") == 0;
     const struct wallet_asset *base = asset_find(t->m->base), *quote = asset_find(t->m->quote);
     char why[96];
+    /* quote_amount is floor(price * quantity): it may be 0 for a dust fill. */
+    const cJSON *qa = cJSON_GetObjectItemCaseSensitive(o, "quote_amount");
     if (amount_from_json(cJSON_GetObjectItemCaseSensitive(o, "quantity"), base->scale, &t->quantity,
                          why, sizeof why) < 0 ||
-        amount_from_json(cJSON_GetObjectItemCaseSensitive(o, "quote_amount"), quote->scale,
-                         &t->quote_amount, why, sizeof why) < 0) {
-        snprintf(err, errlen, "bad quantity or quote_amount: %s", why);
+        !cJSON_IsString(qa) ||
+        cm_decimal_parse(qa->valuestring, quote->scale, 0, &t->quote_amount) != 0) {
+        snprintf(err, errlen, "bad quantity or quote_amount");
         goto out;
     }
     int64_t ts = parse_ts_ms(str_field(o, "ts"));

@@ -170,6 +170,18 @@ static void test_trade(void **state)
     }
     assert_int_equal(found, 2);
 
+    /* a dust fill: quote_amount 0 is a valid trade */
+    const char *dust =
+        "{\"type\":\"trade\",\"id\":\"BTC-USDT:4\",\"market\":\"BTC-USDT\",\"seq\":4,"
+        "\"quantity\":\"0.00000001\",\"quote_amount\":\"0.000000\",\"taker_side\":\"buy\","
+        "\"taker_order_id\":\"1\",\"taker_user_id\":\"1\",\"maker_order_id\":\"2\","
+        "\"maker_user_id\":\"2\"}";
+    assert_int_equal(trade_parse(dust, strlen(dust), &t, err, sizeof err), 0);
+    assert_int_equal(t.quote_amount, 0);
+    n = trade_legs(&t, 10, 20, legs, &bu, &su);
+    for (int i = 0; i < n; i++)
+        assert_true(legs[i].amount != 0);
+
     static const char *const bad[] = {
         "{}",
         "not json",
