@@ -27,6 +27,7 @@ lab_init_env() {
     if [ -z "${JWT_SECRET:-}" ] && [ -r "$LAB_DIR/secrets.env" ]; then
         JWT_SECRET=$(sed -n 's/^JWT_SECRET=//p' "$LAB_DIR/secrets.env")
     fi
+    ADMIN_TOKEN=${ADMIN_TOKEN:-} JWT_SECRET=${JWT_SECRET:-}
     STATE_DIR=$LAB_DIR/labs
     LABCTL_WINDOW=${LABCTL_WINDOW:-30}
     LABCTL_LOAD_SECONDS=${LABCTL_LOAD_SECONDS:-900}
