@@ -310,9 +310,70 @@ static int place_tx(struct cm_db_conn *c, void *ctx)
     return rc;
 }
 
+/* The common case in one statement (one round trip, no BEGIN/COMMIT): lock
+ * the reservation if it is still ours, insert the order, and the outbox
+ * row with the next outbox id spliced into the command's id. 1 placed, 0
+ * anything else (the transaction below sorts it out), -1 error. */
+static int place_fast(const struct order_req *o, const char *user, uint64_t order_id,
+                      struct order_row *out)
+{
+    char id[24], price[24], qty[24], quote[24];
+    snprintf(id, sizeof id, "%" PRIu64, order_id);
+    snprintf(price, sizeof price, "%lld", (long long)o->price);
+    snprintf(qty, sizeof qty, "%lld", (long long)o->qty);
+    snprintf(quote, sizeof quote, "%lld", (long long)o->quote);
+    char *payload = place_command_json(o, user, order_id, "trading-api:@");
+    if (!payload)
+        return -1;
+    const char *p[] = {id,
+                       user,
+                       o->client_order_id,
+                       o->m->symbol,
+                       side_name(o->side),
+                       type_name(o->type),
+                       tif_name(o->tif),
+                       o->post_only ? "true" : "false",
+                       o->stp,
+                       o->has_price ? price : NULL,
+                       o->has_qty ? qty : NULL,
+                       o->has_quote ? quote : NULL,
+                       payload};
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c) {
+        free(payload);
+        return -1;
+    }
+    PGresult *r = cm_db_query(
+        c,
+        "WITH req AS (SELECT 1 FROM order_requests WHERE user_id = $2 AND client_order_id = $3 "
+        "  AND order_id = $1::bigint AND NOT abandoned FOR UPDATE), "
+        "ins AS (INSERT INTO orders (id, user_id, client_order_id, market, side, type, "
+        "  time_in_force, post_only, stp, price, quantity, quote_amount) "
+        "  SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8::boolean, $9, $10::bigint, $11::bigint, "
+        "  $12::bigint FROM req ON CONFLICT DO NOTHING RETURNING " ORDER_COLS "), "
+        "ob AS (INSERT INTO outbox (id, market, payload) "
+        "  SELECT s.n, $4, replace($13, '\"id\":\"trading-api:@\"', "
+        "    '\"id\":\"trading-api:' || s.n || '\"') "
+        "  FROM ins, LATERAL (SELECT nextval('outbox_id_seq') AS n) s) "
+        "SELECT * FROM ins",
+        13, p);
+    cm_db_release(pool, c);
+    free(payload);
+    if (!r)
+        return -1;
+    int placed = PQntuples(r) == 1;
+    if (placed)
+        row_of(r, 0, out);
+    PQclear(r);
+    return placed;
+}
+
 int store_place(const struct order_req *o, const char *user, uint64_t order_id, const char *fp,
                 struct order_row *out)
 {
+    int fast = place_fast(o, user, order_id, out);
+    if (fast == 1)
+        return ST_OK;
     struct place_ctx pc = {.o = o, .user = user, .fp = fp, .order_id = order_id, .row = out};
     struct cm_db_error err;
     int rc = cm_db_tx(pool, place_tx, &pc, 2, &err);
