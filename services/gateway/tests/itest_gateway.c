@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sodium.h>
 
 #include "common/jwt.h"
@@ -737,6 +739,77 @@ static void event_streams_are_relayed(void **state)
     http_free(&r);
 }
 
+/* Production signing: ES256 with a private key file, the public key in
+ * the JWKS, and an HS256 token refused (no algorithm confusion). */
+static void es256_tokens_and_jwks(void **state)
+{
+    (void)state;
+    char keyfile[1024], env_key[1100];
+    snprintf(keyfile, sizeof keyfile, "%s/es256.pem", need_env("TEST_TMPDIR"));
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(k);
+    FILE *f = fopen(keyfile, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+    fclose(f);
+    EVP_PKEY_free(k);
+    snprintf(env_key, sizeof env_key, "JWT_PRIVATE_KEY_FILE=%s", keyfile);
+
+    char uid[32], hs_token[1024], email[128], refresh[1024];
+    snprintf(email, sizeof email, "es-%u@example.com", randombytes_uniform(1000000000));
+    cJSON_Delete(register_user(email));
+    login(email, hs_token, refresh);
+
+    int port = free_port();
+    const char *extra[] = {"JWT_ALG=ES256", env_key, "JWT_SECRET=", NULL};
+    pid_t pid = start_gateway(port, env_redis, extra, "gateway-es256");
+    assert_int_equal(wait_http(pid, port, "/readyz", "gateway-es256", 20000), 0);
+
+    struct http_resp r;
+    assert_int_equal(http_do(port, "GET", "/.well-known/jwks.json", NULL, NULL, &r), 0);
+    cJSON *jwks = http_json(&r);
+    http_free(&r);
+    const cJSON *key = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(jwks, "keys"), 0);
+    assert_non_null(key);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(key, "kty")->valuestring, "EC");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(key, "alg")->valuestring, "ES256");
+    const char *kid = cJSON_GetObjectItemCaseSensitive(key, "kid")->valuestring;
+
+    char body[512];
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"" PASSWORD "\"}", email);
+    assert_int_equal(http_do(port, "POST", "/v1/auth/login", NULL, body, &r), 0);
+    assert_int_equal(r.status, 200);
+    cJSON *j = http_json(&r);
+    http_free(&r);
+    char es[1024], hdr[256];
+    snprintf(es, sizeof es, "%s", cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
+    cJSON_Delete(j);
+    /* the header names ES256 and the JWKS key */
+    unsigned char raw[256];
+    size_t rawlen = 0;
+    assert_int_equal(sodium_base642bin(raw, sizeof raw - 1, es, strcspn(es, "."), NULL, &rawlen,
+                                       NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                     0);
+    raw[rawlen] = '\0';
+    snprintf(hdr, sizeof hdr, "%s", (char *)raw);
+    assert_non_null(strstr(hdr, "\"ES256\""));
+    assert_non_null(strstr(hdr, kid));
+    cJSON_Delete(jwks);
+
+    char auth[1100];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", es);
+    const char *h[] = {auth, NULL};
+    assert_int_equal(http_do(port, "GET", "/v1/echo", h, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    http_free(&r);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", hs_token);
+    assert_int_equal(http_do(port, "GET", "/v1/echo", h, NULL, &r), 0);
+    assert_int_equal(r.status, 401);
+    http_free(&r);
+    (void)uid;
+    assert_int_equal(stop_child(pid), 0);
+}
+
 static void bad_config_exits_2(void **state)
 {
     (void)state;
@@ -772,6 +845,7 @@ int main(void)
         cmocka_unit_test(slow_upstream_is_504_within_timeout),
         cmocka_unit_test(blocked_user_is_403_on_trading_writes),
         cmocka_unit_test(event_streams_are_relayed),
+        cmocka_unit_test(es256_tokens_and_jwks),
         cmocka_unit_test(bad_config_exits_2),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
