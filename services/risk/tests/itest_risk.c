@@ -36,6 +36,7 @@
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 
+#include "common/decimal.h"
 #include "common/http_server.h"
 #include "common/kafka.h"
 #include "common/redis.h"
@@ -84,6 +85,14 @@ static void produce(const char *topic, const char *key, const char *fmt, ...)
         .topic = topic, .key = key, .key_len = strlen(key), .value = buf, .value_len = (size_t)n};
     if (cm_kafka_produce_wait(prod, &m, 1, 10000) != 1)
         fail_msg("produce to %s failed (%d)", topic, m.err);
+    /* kept for the contract test: the inputs follow proto/events too */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/in-%s.jsonl", need_env("TEST_TMPDIR"), topic);
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fprintf(f, "%s\n", buf);
+        fclose(f);
+    }
 }
 
 static int seq;
@@ -101,13 +110,19 @@ static void accepted(const char *ts, int order, int user, const char *price, con
 
 static void trade(const char *ts, int taker, int maker, const char *price, const char *qty)
 {
+    int64_t p, q, quote;
+    char qs[CM_DECIMAL_STR_MAX];
+    assert_int_equal(cm_decimal_parse(price, 8, 0, &p), 0);
+    assert_int_equal(cm_decimal_parse(qty, 8, 0, &q), 0);
+    assert_int_equal(cm_money_mul_div(q, p, 100000000, CM_ROUND_HALF_EVEN, &quote), 0);
+    cm_decimal_format(quote, 8, qs, sizeof qs);
     seq++;
     produce(T_TRADES, "BTC-USDT",
             "{\"type\":\"trade\",\"version\":1,\"id\":\"BTC-USDT:%d\",\"ts\":\"%s\","
             "\"market\":\"BTC-USDT\",\"seq\":%d,\"price\":\"%s\",\"quantity\":\"%s\","
-            "\"taker_side\":\"sell\",\"taker_order_id\":\"%d\",\"taker_user_id\":\"%d\","
-            "\"maker_order_id\":\"%d\",\"maker_user_id\":\"%d\"}",
-            seq, ts, seq, price, qty, 700000 + seq, taker, 800000 + seq, maker);
+            "\"quote_amount\":\"%s\",\"taker_side\":\"sell\",\"taker_order_id\":\"%d\","
+            "\"taker_user_id\":\"%d\",\"maker_order_id\":\"%d\",\"maker_user_id\":\"%d\"}",
+            seq, ts, seq, price, qty, qs, 700000 + seq, taker, 800000 + seq, maker);
 }
 
 static int create_topic(int cport, const char *name, int parts)
@@ -629,6 +644,26 @@ static void test_risk(void **state)
 
 /* Every event risk produced validates against proto/events/risk.alerts
  * (tests/contract/validate-event.mjs). */
+/* node tests/contract/validate-event.mjs --topic topic file: 0 valid, 1
+ * invalid (text says why), 2 validator unavailable (skip). */
+static int validate(const char *topic, const char *file, char *text, size_t textsz)
+{
+    char cmd[2600], out[1100];
+    snprintf(out, sizeof out, "%s/validate-event.out", need_env("TEST_TMPDIR"));
+    snprintf(cmd, sizeof cmd, "node tests/contract/validate-event.mjs --topic %s '%s' >'%s' 2>&1",
+             topic, file, out);
+    int rc = system(cmd);
+    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    text[0] = '\0';
+    FILE *o = fopen(out, "r");
+    if (o) {
+        size_t len = fread(text, 1, textsz - 1, o);
+        text[len] = '\0';
+        fclose(o);
+    }
+    return code == 0 ? 0 : code == 2 ? 2 : 1;
+}
+
 static void test_alerts_match_contract(void **state)
 {
     (void)state;
@@ -672,6 +707,14 @@ static void test_alerts_match_contract(void **state)
     }
     if (code != 0)
         fail_msg("events break proto/events/risk.alerts: %s", text);
+    /* and the events this test fed risk */
+    static const char *const in[][2] = {{T_ORDERS, "exchange.orders.events"},
+                                        {T_TRADES, "exchange.trades"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(file, sizeof file, "%s/in-%s.jsonl", need_env("TEST_TMPDIR"), in[i][0]);
+        if (validate(in[i][1], file, text, sizeof text) == 1)
+            fail_msg("test input breaks proto/events/%s: %s", in[i][1], text);
+    }
 }
 
 static int teardown(void **state)
