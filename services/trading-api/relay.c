@@ -332,10 +332,13 @@ static void *run(void *arg)
 
 int relay_start(void)
 {
-    char err[256];
-    struct cm_kafka_config kc = {.brokers = trading_cfg.kafka_brokers,
-                                 .client_id = "trading-api-relay",
-                                 .props = trading_cfg.kafka_props};
+    char err[256], props[1024];
+    /* A command waits for the whole batch's acknowledgement: keep the
+     * producer's linger short (KAFKA_PROPS, applied after, may override). */
+    snprintf(props, sizeof props, "linger.ms=1%s%s", trading_cfg.kafka_props[0] ? ";" : "",
+             trading_cfg.kafka_props);
+    struct cm_kafka_config kc = {
+        .brokers = trading_cfg.kafka_brokers, .client_id = "trading-api-relay", .props = props};
     producer = cm_kafka_producer_open(&kc, err, sizeof err);
     if (!producer) {
         cm_error("trading-api: kafka producer: %s", err);
