@@ -48,7 +48,7 @@ export function checkWorkflow(wf) {
 }
 
 // Static checks of a service Dockerfile.
-export function checkDockerfile(text, service) {
+export function checkDockerfile(text, service, dataPaths = []) {
   const errs = [];
   const code = text.split('\n').filter(l => !l.trim().startsWith('#')).join('\n');
   const lines = text.replace(/\\\n/g, ' ').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'));
@@ -74,6 +74,10 @@ export function checkDockerfile(text, service) {
     const looped = new RegExp(`for (\\w+) in [^;]*(?<![\\w-])${esc(b)}(?![\\w-])[^;]*; do [^;]*build/bin/\\$\\1\\b`).test(code);
     if (!direct && !looped) errs.push(`image does not carry build/bin/${b}`);
   }
+  // Data files the service opens by repository-relative default path.
+  const workdir = finalStage.filter(([i]) => i === 'WORKDIR').pop()?.[1];
+  if (dataPaths.length && workdir !== '/app') errs.push(`runtime WORKDIR is ${workdir}, the data files live under /app`);
+  for (const d of dataPaths) if (!code.includes(d)) errs.push(`image lacks ${d} (the service's default data path)`);
   const ep = finalStage.find(([i]) => i === 'ENTRYPOINT');
   if (!ep || !ep[1].startsWith('[')) errs.push('ENTRYPOINT must be exec form');
   else if (!ep[1].includes(`/${service}"`)) errs.push(`ENTRYPOINT does not run ${service}`);
@@ -103,4 +107,14 @@ export function checkSopsFile(doc) {
   if (!keys.length) errs.push('nothing is encrypted');
   for (const k of keys) if (!validateEncrypted(doc[k])) errs.push(`/${k} holds plaintext (not ENC[AES256_GCM,...])`);
   return errs;
+}
+
+// Repository-relative data paths a service's C sources use as defaults ("services/x/migrations", ...).
+export function serviceDataPaths(root, service, fsmod, pathmod) {
+  const dir = pathmod.join(root, 'services', service);
+  const out = new Set();
+  for (const f of fsmod.readdirSync(dir).filter(f => f.endsWith('.c')))
+    for (const m of fsmod.readFileSync(pathmod.join(dir, f), 'utf8').matchAll(/"(services\/[a-z-]+\/[A-Za-z0-9._-]+)"/g))
+      if (fsmod.existsSync(pathmod.join(root, m[1]))) out.add(m[1]);
+  return [...out].sort();
 }

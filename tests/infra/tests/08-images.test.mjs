@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, SERVICES, ENVS, walk, loadDocs, loadOne, rel, listBroken, fixtureMeta, assertRejected, FIX } from '../lib/common.mjs';
-import { checkWorkflow, checkDockerfile, checkSopsConfig, checkSopsFile } from '../lib/ci-checks.mjs';
+import { checkWorkflow, checkDockerfile, checkSopsConfig, checkSopsFile, serviceDataPaths } from '../lib/ci-checks.mjs';
+const dataPaths = s => serviceDataPaths(ROOT, s, fs, path);
 
-for (const s of SERVICES) test(`services/${s}/Dockerfile: multi-stage bookworm -> distroless, numeric non-root, no HEALTHCHECK, OCI labels, carries build/bin/${s}`, () => {
+for (const s of SERVICES) test(`services/${s}/Dockerfile: multi-stage bookworm -> distroless, numeric non-root, no HEALTHCHECK, OCI labels, carries build/bin/${s} and its data files`, () => {
   const f = path.join(ROOT, `services/${s}/Dockerfile`);
   assert.ok(fs.existsSync(f), `${rel(f)} missing`);
-  assert.deepEqual(checkDockerfile(fs.readFileSync(f, 'utf8'), s), []);
+  assert.deepEqual(checkDockerfile(fs.readFileSync(f, 'utf8'), s, dataPaths(s)), []);
 });
 
 test('images.yml: matrix build, Trivy gate before push, SBOM, cosign keyless by digest, dev bump commit, least privilege, actions pinned by SHA', () => {
@@ -39,7 +40,7 @@ test('every *.sops.yaml in the repo is fully encrypted, and the sample is valid'
 
 for (const f of listBroken('images')) test(`broken images: ${path.basename(f)} is rejected`, () => {
   const text = fs.readFileSync(f, 'utf8'), meta = fixtureMeta(text);
-  const errs = f.endsWith('.Dockerfile') ? checkDockerfile(text, meta.service || 'gateway')
+  const errs = f.endsWith('.Dockerfile') ? checkDockerfile(text, meta.service || 'gateway', dataPaths(meta.service || 'gateway'))
     : /sops/.test(path.basename(f)) && !f.endsWith('.sops.yaml') ? checkSopsConfig(loadOne(f), accounts)
     : f.endsWith('.sops.yaml') ? checkSopsFile(loadOne(f)) : checkWorkflow(loadOne(f));
   assertRejected(errs, meta.expect, rel(f));
