@@ -36,6 +36,7 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gwbench.XXXXXX")
 PIDS=()
+# shellcheck source=tests/lib/infra.sh
 source tests/lib/infra.sh
 cleanup() {
     local p

@@ -179,10 +179,10 @@ struct gw_bucket {
 
 struct gw_take {
     int allowed;
-    long limit;       /* X-RateLimit-Limit (burst) */
-    long remaining;   /* X-RateLimit-Remaining */
-    long reset_s;     /* X-RateLimit-Reset: seconds until full */
-    long retry_ms;    /* when refused: until one token is there */
+    long limit;     /* X-RateLimit-Limit (burst) */
+    long remaining; /* X-RateLimit-Remaining */
+    long reset_s;   /* X-RateLimit-Reset: seconds until full */
+    long retry_ms;  /* when refused: until one token is there */
 };
 
 /* Refills b at rate up to burst for now_ms, then takes one token if there
@@ -201,7 +201,7 @@ enum gw_rl_scope { GW_RL_NONE = 0, GW_RL_USER, GW_RL_IP };
 struct gw_rl_result {
     struct gw_take take; /* of the tightest bucket */
     enum gw_rl_scope refused_by;
-    int blocked; /* the block key exists */
+    int blocked;  /* the block key exists */
     int fallback; /* answered by the local limiter */
 };
 
@@ -246,8 +246,14 @@ int store_open(const char *url, const char *migrations_dir, int max_conns);
 void store_close(void);
 int store_ping(void);
 
-enum store_rc { STORE_OK = 0, STORE_ERR = -1, STORE_CONFLICT = -2, STORE_NOTFOUND = -3,
-                STORE_REUSED = -4, STORE_REVOKED = -5 };
+enum store_rc {
+    STORE_OK = 0,
+    STORE_ERR = -1,
+    STORE_CONFLICT = -2,
+    STORE_NOTFOUND = -3,
+    STORE_REUSED = -4,
+    STORE_REVOKED = -5
+};
 
 struct store_user {
     char id[24];

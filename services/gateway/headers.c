@@ -13,12 +13,28 @@
  * (RFC 9110 7.6.1), the ones libcurl computes itself, and the ones the
  * gateway sets. Must stay in sync with docs/gateway.md ("Forwarding"). */
 static const char *const dropped[] = {
-    "Connection",     "Keep-Alive",       "Proxy-Connection", "Proxy-Authorization",
-    "Proxy-Authenticate", "TE",           "Trailer",          "Transfer-Encoding",
-    "Upgrade",        "Host",             "Content-Length",   "Expect",
-    "Authorization",  "Cookie",           "X-Request-Id",     "traceparent",
-    "tracestate",     "X-Admin-Token",    "X-Real-IP",        "Forwarded",
-    "Accept-Encoding", "Content-Type",
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "Proxy-Authorization",
+    "Proxy-Authenticate",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
+    "Host",
+    "Content-Length",
+    "Expect",
+    "Authorization",
+    "Cookie",
+    "X-Request-Id",
+    "traceparent",
+    "tracestate",
+    "X-Admin-Token",
+    "X-Real-IP",
+    "Forwarded",
+    "Accept-Encoding",
+    "Content-Type",
 };
 
 /* Prefixes of header families the gateway owns. */
@@ -47,8 +63,8 @@ int gw_header_forwardable(const char *name)
 
 static int unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static int append_encoded(struct cm_buf *b, const char *s, const char *keep)

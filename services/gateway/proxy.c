@@ -76,8 +76,7 @@ static int is_write(const char *method)
            strcmp(method, "PATCH") == 0;
 }
 
-static void challenge(struct cm_http_req *r, const char *error, const char *reason,
-                      const char *msg)
+static void challenge(struct cm_http_req *r, const char *error, const char *reason, const char *msg)
 {
     char v[128];
     if (error)
@@ -230,8 +229,8 @@ void gw_proxy_handle(struct cm_http_req *r)
     struct gw_identity id;
     if (gw_authenticate(r, app, &id) < 0)
         return;
-    int need = route->auth == GW_AUTH_REQUIRED ||
-               (route->auth == GW_AUTH_PUBLIC_READ && !is_read(method));
+    int need =
+        route->auth == GW_AUTH_REQUIRED || (route->auth == GW_AUTH_PUBLIC_READ && !is_read(method));
     if (need && !id.present) {
         challenge(r, NULL, "missing", "missing access token (Authorization: Bearer ...)");
         return;
@@ -244,7 +243,8 @@ void gw_proxy_handle(struct cm_http_req *r)
     char upath[2048];
     struct cm_buf url;
     cm_buf_init(&url, 16384);
-    if (gw_routes_rewrite(route, path, upath, sizeof upath) < 0 || gw_path_append(&url, upath) < 0) {
+    if (gw_routes_rewrite(route, path, upath, sizeof upath) < 0 ||
+        gw_path_append(&url, upath) < 0) {
         cm_buf_release(&url);
         cm_http_reply_error(r, 414, "uri_too_long", "path too long");
         return;

@@ -240,8 +240,8 @@ static struct lease *lease_slot(struct gw_limiter *l, const char *key, int creat
 static int lease_take(struct gw_limiter *l, int n, char keys[][KEY_MAX], struct gw_take *out)
 {
     int64_t now = mono_ms();
-    struct lease *ls[2];
-    int ok = 1;
+    struct lease *ls[2] = {NULL, NULL};
+    int ok = n > 0;
     pthread_mutex_lock(&l->mu);
     for (int i = 0; i < n && ok; i++) {
         ls[i] = lease_slot(l, keys[i], 0);
@@ -310,8 +310,9 @@ static void set_fallback(struct gw_limiter *l, int on, const char *why)
         return;
     cm_gauge_set(l->m_fallback, on);
     if (on)
-        cm_log_kv(CM_LOG_WARN, "rate limiter: Redis unavailable, using the local per-process limiter",
-                  "reason", why, (const char *)NULL);
+        cm_log_kv(CM_LOG_WARN,
+                  "rate limiter: Redis unavailable, using the local per-process limiter", "reason",
+                  why, (const char *)NULL);
     else
         cm_info("rate limiter: Redis is back, limits are shared again");
 }

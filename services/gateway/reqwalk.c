@@ -18,8 +18,7 @@ struct walk {
     void *ctx;
 };
 
-static enum MHD_Result visit(void *cls, enum MHD_ValueKind kind, const char *key,
-                             const char *value)
+static enum MHD_Result visit(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     struct walk *w = cls;

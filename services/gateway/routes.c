@@ -7,7 +7,10 @@
 #include "gateway.h"
 #include "common/banned.h"
 
-#define PROXY(m, p) {m, p, gw_proxy_handle, CM_ROUTE_BODY, NULL}
+#define PROXY(m, p)                                                                                \
+    {                                                                                              \
+        m, p, gw_proxy_handle, CM_ROUTE_BODY, NULL                                                 \
+    }
 
 const struct cm_http_route gw_http_routes[] = {
     /* method  pattern                   handler         flags          ctx */

@@ -11,8 +11,8 @@
 
 static struct cm_db_pool *pool;
 
-#define USER_COLS                                                                             \
-    "id::text, email, password_hash, array_to_string(roles, ','), "                          \
+#define USER_COLS                                                                                  \
+    "id::text, email, password_hash, array_to_string(roles, ','), "                                \
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 int store_open(const char *url, const char *migrations_dir, int max_conns)
@@ -20,8 +20,10 @@ int store_open(const char *url, const char *migrations_dir, int max_conns)
     char err[256];
     if (cm_migrate_run(url, migrations_dir, "gateway", NULL) < 0)
         return -1;
-    struct cm_db_pool_config pc = {.url = url, .max_conns = max_conns,
-                                   .application_name = "gateway", .statement_timeout_ms = 5000};
+    struct cm_db_pool_config pc = {.url = url,
+                                   .max_conns = max_conns,
+                                   .application_name = "gateway",
+                                   .statement_timeout_ms = 5000};
     pool = cm_db_pool_open(&pc, err, sizeof err);
     if (!pool) {
         cm_error("gateway: database: %s", err);
@@ -203,10 +205,11 @@ int store_refresh_revoke(const char *hash)
     if (!c)
         return STORE_ERR;
     const char *p[] = {hash};
-    int rc = cm_db_exec(c,
-                        "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
-                        "AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
-                        1, p, NULL);
+    int rc =
+        cm_db_exec(c,
+                   "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL "
+                   "AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+                   1, p, NULL);
     if (rc < 0)
         cm_error("gateway: revoke refresh token: %s", cm_db_errmsg(c));
     cm_db_release(pool, c);

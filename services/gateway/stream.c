@@ -290,8 +290,8 @@ void gw_stream_proxy(struct cm_http_req *r, struct gw_app *app, const struct gw_
     }
     pthread_mutex_lock(&j->mu);
     wait_state(j, HEAD, &deadline);
-    int is_stream = j->state == HEAD && j->status == 200 &&
-                    strncasecmp(j->ctype, "text/event-stream", 17) == 0;
+    int is_stream =
+        j->state == HEAD && j->status == 200 && strncasecmp(j->ctype, "text/event-stream", 17) == 0;
     if (j->state == HEAD && !is_stream)
         wait_state(j, DONE, &deadline); /* an ordinary answer: take it whole */
     if (is_stream) {

@@ -36,8 +36,8 @@ int gw_pwhash(const char *pw, char *out, size_t outsz)
 {
     if (outsz < crypto_pwhash_STRBYTES)
         return -1;
-    unsigned long long ops = pw_fast ? crypto_pwhash_OPSLIMIT_MIN
-                                     : crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    unsigned long long ops =
+        pw_fast ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     size_t mem = pw_fast ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE;
     /* Memory-hard: bound how many run at once (each takes `mem`). */
     sem_wait(&pw_slots);

@@ -37,7 +37,8 @@ static int known_members(const cJSON *obj, const char *const *names, const char 
             if (m->string && strcmp(m->string, *n) == 0)
                 ok = 1;
         if (!ok)
-            return fail(err, errlen, "%s: unknown member \"%s\"", where, m->string ? m->string : "");
+            return fail(err, errlen, "%s: unknown member \"%s\"", where,
+                        m->string ? m->string : "");
     }
     return 0;
 }
@@ -241,8 +242,9 @@ int gw_routes_class(const struct gw_routes *rt, const char *name)
 
 static int parse_route(const cJSON *o, int idx, struct gw_routes *rt, char *err, size_t errlen)
 {
-    static const char *const names[] = {"prefix", "upstream", "rewrite", "timeout_ms", "auth",
-                                        "rate_limit", "block_check", "stream", NULL};
+    static const char *const names[] = {"prefix",      "upstream", "rewrite",
+                                        "timeout_ms",  "auth",     "rate_limit",
+                                        "block_check", "stream",   NULL};
     char where[64];
     snprintf(where, sizeof where, "routes[%d]", idx);
     if (!cJSON_IsObject(o))
@@ -307,8 +309,8 @@ static int parse_route(const cJSON *o, int idx, struct gw_routes *rt, char *err,
 
 int gw_routes_parse(const char *json, struct gw_routes *out, char *err, size_t errlen)
 {
-    static const char *const names[] = {"upstreams", "rate_limits", "auth_rate_limit", "routes",
-                                        "$comment", NULL};
+    static const char *const names[] = {"upstreams", "rate_limits", "auth_rate_limit",
+                                        "routes",    "$comment",    NULL};
     memset(out, 0, sizeof *out);
     cJSON *doc = cJSON_Parse(json ? json : "");
     int rc = -1;

@@ -73,8 +73,11 @@ static long utf8_len(const unsigned char *s)
     long n = 0;
     while (*s) {
         unsigned c = *s;
-        int k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-              : (c & 0xf8) == 0xf0 ? 3 : -1;
+        int k = c < 0x80             ? 0
+                : (c & 0xe0) == 0xc0 ? 1
+                : (c & 0xf0) == 0xe0 ? 2
+                : (c & 0xf8) == 0xf0 ? 3
+                                     : -1;
         if (k < 0 || (k == 1 && c < 0xc2) || (k == 3 && c > 0xf4))
             return -1;
         unsigned cp = k == 0 ? c : c & (0x3fu >> k);

@@ -3,7 +3,8 @@
 # seeded demo users log in, tokens are required and verified, refresh
 # tokens rotate, and each upstream answers through its public prefix
 # (skipped, loudly, when that service is not built).
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/lib/tap.sh
 source tests/lib/tap.sh
 
 if [ ! -x build/bin/gateway ]; then
@@ -32,9 +33,9 @@ check "a tampered token is 401" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_c
 check "JWKS answers (empty with HS256)" bash -c "curl -fsS '$G/.well-known/jwks.json' | grep -q '\"keys\"'"
 
 c=$(code -X POST "$G/v1/auth/refresh" -d "{\"refresh_token\":\"$REFRESH\"}")
-[ "$c" = 200 ] && ok "refresh rotates" || not_ok "refresh rotates (got $c)"
+if [ "$c" = 200 ]; then ok "refresh rotates"; else not_ok "refresh rotates (got $c)"; fi
 c=$(code -X POST "$G/v1/auth/refresh" -d "{\"refresh_token\":\"$REFRESH\"}")
-[ "$c" = 401 ] && ok "a rotated refresh token is refused" || not_ok "a rotated refresh token is refused (got $c)"
+if [ "$c" = 401 ]; then ok "a rotated refresh token is refused"; else not_ok "a rotated refresh token is refused (got $c)"; fi
 
 email="live-$RANDOM$RANDOM@example.com"
 check "register a new account (201) and log in" bash -c "

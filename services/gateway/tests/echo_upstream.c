@@ -119,13 +119,13 @@ static void echo(struct cm_http_req *r)
     cm_http_reply_json(r, strcmp(cm_http_req_method(r), "POST") == 0 ? 201 : 200, o);
 }
 
-#define ALL(p, fn)                                                                               \
-    {"GET", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                      \
-        {"POST", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                 \
-        {"PUT", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                  \
-        {"PATCH", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                \
-    {                                                                                            \
-        "DELETE", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL                                  \
+#define ALL(p, fn)                                                                                 \
+    {"GET", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                         \
+        {"POST", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                    \
+        {"PUT", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                     \
+        {"PATCH", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL},                                   \
+    {                                                                                              \
+        "DELETE", p, fn, CM_ROUTE_BODY | CM_ROUTE_NO_LOG, NULL                                     \
     }
 
 static const struct cm_http_route routes[] = {

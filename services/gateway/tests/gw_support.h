@@ -25,7 +25,7 @@ int wait_http(pid_t pid, int port, const char *path, const char *log, int timeou
 
 struct http_resp {
     long status;
-    char *body;    /* malloc'd, NUL-terminated */
+    char *body; /* malloc'd, NUL-terminated */
     size_t len;
     char *headers; /* raw response head, malloc'd */
     int64_t ms;    /* elapsed */

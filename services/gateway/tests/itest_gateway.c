@@ -73,28 +73,32 @@ static void write_routes(const char *path)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f,
-            "{\"upstreams\":{"
-            " \"echo\":{\"env\":\"ECHO_URL\"},"
-            " \"slow\":{\"env\":\"ECHO_URL\"},"
-            " \"down\":{\"env\":\"DOWN_URL\",\"breaker\":{\"consecutive_failures\":3,\"open_ms\":60000}},"
-            " \"garbage\":{\"env\":\"GARBAGE_URL\",\"breaker\":{\"consecutive_failures\":100}}},"
-            "\"rate_limits\":{"
-            " \"default\":{\"user\":{\"rate\":1000,\"burst\":2000},\"ip\":{\"rate\":1000,\"burst\":2000}},"
-            " \"tight\":{\"user\":{\"rate\":2,\"burst\":3},\"ip\":{\"rate\":1000,\"burst\":2000}},"
-            " \"leased\":{\"user\":{\"rate\":0.001,\"burst\":10},\"lease\":4},"
-            " \"auth\":{\"ip\":{\"rate\":1000,\"burst\":2000}}},"
-            "\"routes\":["
-            " {\"prefix\":\"/v1/echo\",\"upstream\":\"echo\",\"timeout_ms\":3000},"
-            " {\"prefix\":\"/v1/orders\",\"upstream\":\"echo\",\"block_check\":true},"
-            " {\"prefix\":\"/v1/tight\",\"upstream\":\"echo\",\"rate_limit\":\"tight\"},"
-            " {\"prefix\":\"/v1/stream\",\"upstream\":\"echo\",\"rewrite\":\"/events\",\"stream\":true},"
-            " {\"prefix\":\"/v1/leased\",\"upstream\":\"echo\",\"rate_limit\":\"leased\"},"
-            " {\"prefix\":\"/v1/down\",\"upstream\":\"down\",\"timeout_ms\":1000},"
-            " {\"prefix\":\"/v1/garbage\",\"upstream\":\"garbage\",\"timeout_ms\":1000},"
-            " {\"prefix\":\"/v1/slow\",\"upstream\":\"slow\",\"rewrite\":\"/slow\",\"timeout_ms\":300},"
-            " {\"prefix\":\"/api/products\",\"upstream\":\"echo\",\"rewrite\":\"/catalog/products\","
-            "  \"auth\":\"public_read\"}]}\n");
+    fprintf(
+        f,
+        "{\"upstreams\":{"
+        " \"echo\":{\"env\":\"ECHO_URL\"},"
+        " \"slow\":{\"env\":\"ECHO_URL\"},"
+        " \"down\":{\"env\":\"DOWN_URL\",\"breaker\":{\"consecutive_failures\":3,\"open_ms\":60000}"
+        "},"
+        " \"garbage\":{\"env\":\"GARBAGE_URL\",\"breaker\":{\"consecutive_failures\":100}}},"
+        "\"rate_limits\":{"
+        " \"default\":{\"user\":{\"rate\":1000,\"burst\":2000},\"ip\":{\"rate\":1000,\"burst\":"
+        "2000}},"
+        " \"tight\":{\"user\":{\"rate\":2,\"burst\":3},\"ip\":{\"rate\":1000,\"burst\":2000}},"
+        " \"leased\":{\"user\":{\"rate\":0.001,\"burst\":10},\"lease\":4},"
+        " \"auth\":{\"ip\":{\"rate\":1000,\"burst\":2000}}},"
+        "\"routes\":["
+        " {\"prefix\":\"/v1/echo\",\"upstream\":\"echo\",\"timeout_ms\":3000},"
+        " {\"prefix\":\"/v1/orders\",\"upstream\":\"echo\",\"block_check\":true},"
+        " {\"prefix\":\"/v1/tight\",\"upstream\":\"echo\",\"rate_limit\":\"tight\"},"
+        " {\"prefix\":\"/v1/stream\",\"upstream\":\"echo\",\"rewrite\":\"/"
+        "events\",\"stream\":true},"
+        " {\"prefix\":\"/v1/leased\",\"upstream\":\"echo\",\"rate_limit\":\"leased\"},"
+        " {\"prefix\":\"/v1/down\",\"upstream\":\"down\",\"timeout_ms\":1000},"
+        " {\"prefix\":\"/v1/garbage\",\"upstream\":\"garbage\",\"timeout_ms\":1000},"
+        " {\"prefix\":\"/v1/slow\",\"upstream\":\"slow\",\"rewrite\":\"/slow\",\"timeout_ms\":300},"
+        " {\"prefix\":\"/api/products\",\"upstream\":\"echo\",\"rewrite\":\"/catalog/products\","
+        "  \"auth\":\"public_read\"}]}\n");
     fclose(f);
 }
 
@@ -104,10 +108,21 @@ static pid_t start_gateway(int port, const char *redis_url, const char *const *e
     char p[32], r[512];
     snprintf(p, sizeof p, "PORT=%d", port);
     snprintf(r, sizeof r, "REDIS_URL=%s", redis_url);
-    const char *env[32] = {p, env_db, r, env_routes, env_echo, env_down, env_garbage,
-                           "JWT_SECRET=" SECRET, "JWT_ALG=HS256", "JWT_ISSUER=exchange-lab",
-                           "JWT_AUDIENCE=exchange-lab", "GATEWAY_PWHASH=fast",
-                           "MAX_BODY_BYTES=65536", "HTTP_THREADS=8", "LOG_LEVEL=info",
+    const char *env[32] = {p,
+                           env_db,
+                           r,
+                           env_routes,
+                           env_echo,
+                           env_down,
+                           env_garbage,
+                           "JWT_SECRET=" SECRET,
+                           "JWT_ALG=HS256",
+                           "JWT_ISSUER=exchange-lab",
+                           "JWT_AUDIENCE=exchange-lab",
+                           "GATEWAY_PWHASH=fast",
+                           "MAX_BODY_BYTES=65536",
+                           "HTTP_THREADS=8",
+                           "LOG_LEVEL=info",
                            "ADMIN_TOKEN=itest-admin"};
     size_t n = 16;
     for (const char *const *e = extra; e && *e && n < 31; e++)
@@ -182,8 +197,7 @@ static void login(const char *email, char *access, char *refresh)
     if (post("/v1/auth/login", body, &r) != 200)
         fail_msg("login %s: %ld %s", email, r.status, r.body);
     cJSON *j = http_json(&r);
-    snprintf(access, 1024, "%s",
-             cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
+    snprintf(access, 1024, "%s", cJSON_GetObjectItemCaseSensitive(j, "access_token")->valuestring);
     snprintf(refresh, 1024, "%s",
              cJSON_GetObjectItemCaseSensitive(j, "refresh_token")->valuestring);
     cJSON_Delete(j);
@@ -290,10 +304,9 @@ static void login_refresh_rotation_reuse_logout(void **state)
     snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"wrong-password-123\"}", email);
     assert_int_equal(post("/v1/auth/login", body, &r), 401);
     http_free(&r);
-    assert_int_equal(
-        post("/v1/auth/login", "{\"email\":\"nobody@example.com\",\"password\":\"" PASSWORD "\"}",
-             &r),
-        401);
+    assert_int_equal(post("/v1/auth/login",
+                          "{\"email\":\"nobody@example.com\",\"password\":\"" PASSWORD "\"}", &r),
+                     401);
     http_free(&r);
 
     login(email, access, refresh);
@@ -441,9 +454,9 @@ static void identity_is_verified_not_spoofed(void **state)
                            "Idempotency-Key: k-1",
                            NULL};
     struct http_resp r;
-    assert_int_equal(get_as("GET", "/v1/echo/a%20b/c?market=BTC-USDT&q=x%26y&flag", access, extra,
-                            NULL, &r),
-                     200);
+    assert_int_equal(
+        get_as("GET", "/v1/echo/a%20b/c?market=BTC-USDT&q=x%26y&flag", access, extra, NULL, &r),
+        200);
     cJSON *j = http_json(&r);
     assert_string_equal(echo_header(j, "x-user-id"), uid);
     assert_string_equal(echo_header(j, "x-user-roles"), "user");
@@ -468,7 +481,8 @@ static void identity_is_verified_not_spoofed(void **state)
     /* method and body pass through; the upstream's status comes back */
     assert_int_equal(get_as("POST", "/v1/echo/x", access, NULL, "{\"n\":\"1.5\"}", &r), 201);
     j = http_json(&r);
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "body")->valuestring, "{\"n\":\"1.5\"}");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "body")->valuestring,
+                        "{\"n\":\"1.5\"}");
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "POST");
     cJSON_Delete(j);
     http_free(&r);

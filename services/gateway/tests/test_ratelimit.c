@@ -36,7 +36,7 @@ static void burst_then_refuse_then_refill(void **state)
     gw_bucket_take(&b, &l, 1000, &t);
     assert_false(t.allowed);
     assert_int_equal(t.retry_ms, 500);
-    assert_int_equal(t.reset_s, 2); /* 3 tokens at 2/s */
+    assert_int_equal(t.reset_s, 2);   /* 3 tokens at 2/s */
     gw_bucket_take(&b, &l, 1250, &t); /* half a token: still no */
     assert_false(t.allowed);
     assert_int_equal(t.retry_ms, 250);
@@ -81,8 +81,11 @@ static void local_limiter_without_redis(void **state)
     (void)state;
     struct gw_limiter *l = gw_limiter_new(NULL);
     assert_non_null(l);
-    struct gw_class cls = {.name = "t", .has_user = 1, .has_ip = 1,
-                           .user = {.rate = 0.001, .burst = 2}, .ip = {.rate = 0.001, .burst = 3}};
+    struct gw_class cls = {.name = "t",
+                           .has_user = 1,
+                           .has_ip = 1,
+                           .user = {.rate = 0.001, .burst = 2},
+                           .ip = {.rate = 0.001, .burst = 3}};
     struct gw_rl_result r;
     gw_limiter_check(l, &cls, "7", "10.0.0.1", NULL, &r);
     assert_true(r.take.allowed);

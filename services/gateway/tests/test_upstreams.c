@@ -10,11 +10,12 @@
 #include "common/banned.h"
 
 #define BASE_UP "\"upstreams\":{\"a\":{\"env\":\"A_URL\"},\"c\":{\"env\":\"C_URL\"}},"
-#define BASE_RL "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":10,\"burst\":20}},\"auth\":{\"ip\":{\"rate\":1,\"burst\":5}}},"
+#define BASE_RL                                                                                    \
+    "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":10,\"burst\":20}},\"auth\":{\"ip\":{\"rate\":" \
+    "1,\"burst\":5}}},"
 
 static const char good[] =
-    "{" BASE_UP BASE_RL
-    "\"routes\":["
+    "{" BASE_UP BASE_RL "\"routes\":["
     "{\"prefix\":\"/v1/orders\",\"upstream\":\"a\",\"timeout_ms\":250,\"block_check\":true},"
     "{\"prefix\":\"/v1/orders/special\",\"upstream\":\"c\",\"auth\":\"public\"},"
     "{\"prefix\":\"/api/products\",\"upstream\":\"c\",\"rewrite\":\"/catalog/products\","
@@ -101,36 +102,48 @@ static void rejects_bad_documents(void **state)
         {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x/\",\"upstream\":\"a\"}]}", "prefix"},
         {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"v1\",\"upstream\":\"a\"}]}", "prefix"},
         {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/*\",\"upstream\":\"a\"}]}", "prefix"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"zz\"}]}", "upstream"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"timeout_ms\":0}]}",
+        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"zz\"}]}",
+         "upstream"},
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"timeout_ms\":0}]}",
          "timeout_ms"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"timeout_ms\":1.5}]}",
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"timeout_ms\":1.5}]}",
          "timeout_ms"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"auth\":\"maybe\"}]}",
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"auth\":\"maybe\"}]}",
          "auth"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"rate_limit\":\"nope\"}]}",
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"rate_limit\":\"nope\"}]}",
          "nope"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"timout_ms\":5}]}",
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"timout_ms\":5}]}",
          "unknown member \"timout_ms\""},
         {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\"},"
          "{\"prefix\":\"/v1/x\",\"upstream\":\"c\"}]}",
          "duplicate prefix"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"block_check\":1}]}",
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"block_check\":1}]}",
          "block_check"},
-        {"{" BASE_UP BASE_RL "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"stream\":\"yes\"}]}",
+        {"{" BASE_UP BASE_RL
+         "\"routes\":[{\"prefix\":\"/v1/x\",\"upstream\":\"a\",\"stream\":\"yes\"}]}",
          "stream"},
         {"{\"upstreams\":{\"a\":{\"env\":\"lower\"}}," BASE_RL "\"routes\":[]}", "env"},
-        {"{\"upstreams\":{\"a\":{\"env\":\"A\",\"breaker\":{\"open_ms\":-1}}}," BASE_RL "\"routes\":[]}",
+        {"{\"upstreams\":{\"a\":{\"env\":\"A\",\"breaker\":{\"open_ms\":-1}}}," BASE_RL
+         "\"routes\":[]}",
          "open_ms"},
         {"{" BASE_UP "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":0,\"burst\":1}},\"auth\":{}},"
          "\"routes\":[]}",
          "rate"},
-        {"{" BASE_UP "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":1,\"burst\":0.5}}},\"routes\":[]}",
+        {"{" BASE_UP
+         "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":1,\"burst\":0.5}}},\"routes\":[]}",
          "burst"},
-        {"{" BASE_UP "\"rate_limits\":{\"default\":{}},\"routes\":[]}", "needs \"user\" and/or \"ip\""},
+        {"{" BASE_UP "\"rate_limits\":{\"default\":{}},\"routes\":[]}",
+         "needs \"user\" and/or \"ip\""},
         {"{" BASE_UP "\"rate_limits\":{\"auth\":{\"ip\":{\"rate\":1,\"burst\":1}}},\"routes\":[]}",
          "default"},
-        {"{" BASE_UP "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":1,\"burst\":1}}},\"routes\":[]}",
+        {"{" BASE_UP
+         "\"rate_limits\":{\"default\":{\"ip\":{\"rate\":1,\"burst\":1}}},\"routes\":[]}",
          "auth_rate_limit"},
         {"{\"extra\":1}", "unknown member \"extra\""},
     };
@@ -210,9 +223,9 @@ static void load_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_good),   cmocka_unit_test(matches_longest_prefix_on_segments),
-        cmocka_unit_test(rewrites),      cmocka_unit_test(rejects_bad_documents),
-        cmocka_unit_test(resolves_env),  cmocka_unit_test(shipped_routes_file),
+        cmocka_unit_test(parses_good),  cmocka_unit_test(matches_longest_prefix_on_segments),
+        cmocka_unit_test(rewrites),     cmocka_unit_test(rejects_bad_documents),
+        cmocka_unit_test(resolves_env), cmocka_unit_test(shipped_routes_file),
         cmocka_unit_test(load_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

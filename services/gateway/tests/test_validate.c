@@ -78,8 +78,8 @@ static void passwords(void **state)
     (void)state;
     const char *why;
     assert_int_equal(gw_password_check("correct-horse-battery", &why), 0);
-    assert_int_equal(gw_password_check("123456789012", &why), 0);      /* 12: minimum */
-    assert_int_equal(gw_password_check("12345678901", &why), -1);      /* 11 */
+    assert_int_equal(gw_password_check("123456789012", &why), 0); /* 12: minimum */
+    assert_int_equal(gw_password_check("12345678901", &why), -1); /* 11 */
     assert_int_equal(gw_password_check("", &why), -1);
     assert_int_equal(gw_password_check(NULL, &why), -1);
     /* 12 code points of 2 bytes each count as 12, not 24 */
@@ -89,9 +89,9 @@ static void passwords(void **state)
                      0);
     assert_int_equal(gw_password_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", &why),
                      -1);
-    assert_int_equal(gw_password_check("abcdefghijk\xff", &why), -1); /* not UTF-8 */
+    assert_int_equal(gw_password_check("abcdefghijk\xff", &why), -1);     /* not UTF-8 */
     assert_int_equal(gw_password_check("abcdefghijk\xc0\xaf", &why), -1); /* overlong */
-    assert_int_equal(gw_password_check("abcdefghijkl\n", &why), -1);   /* control */
+    assert_int_equal(gw_password_check("abcdefghijkl\n", &why), -1);      /* control */
     char long_pw[300];
     memset(long_pw, 'x', 256);
     long_pw[256] = '\0';
