@@ -13,6 +13,7 @@
 #   - the pure rules engine in process (events/s, JSON parsing included).
 # Prints:
 #   BENCH risk.stream.throughput <n> events/s
+#   BENCH risk.stream.per_cpu_second <n> events/s  (events per CPU-second of risk)
 #   BENCH risk.pretrade.p99 <ms> ms        (and p50, the achieved rate)
 #   BENCH risk.engine.throughput <n> events/s
 # Figures are reported, never asserted. Everything started is stopped on
@@ -85,6 +86,8 @@ while :; do
     [ $SECONDS -lt $deadline ] || { echo "bench/risk.sh: risk consumed nothing" >&2; tail -5 "$TMP/risk.log" >&2; exit 1; }
     sleep 0.02
 done
+cpu() { awk '{ print $14 + $15 }' "/proc/$RISK_PID/stat"; } # utime + stime, clock ticks
+c0=$(cpu)
 t0=$(date +%s%N)
 while :; do
     a=$(applied); a=${a:-0}
@@ -96,7 +99,10 @@ while :; do
     sleep 0.02
 done
 t1=$(date +%s%N)
+c1=$(cpu)
 python3 -c "import sys; a0,a,t0,t1=map(int,sys.argv[1:]); print('BENCH risk.stream.throughput %d events/s' % ((a-a0)*1e9/(t1-t0)))" "$a0" "$a" "$t0" "$t1"
+# The same backlog per CPU-second risk itself used (load-independent on a shared box).
+python3 -c "import sys,os; a0,a,c0,c1=map(int,sys.argv[1:]); hz=os.sysconf('SC_CLK_TCK'); print('BENCH risk.stream.per_cpu_second %d events/s' % ((a-a0)*hz/max(c1-c0,1)))" "$a0" "$a" "$c0" "$c1"
 echo "# events by result: $(curl -fsS "http://127.0.0.1:$PORT/metrics" | awk '/^risk_events_total/ { printf "%s ", $0 }')"
 echo "# stream: $((a - a0)) of $EVENTS events timed ($a0 applied before the clock started); load $(cut -d' ' -f1-3 /proc/loadavg)"
 
