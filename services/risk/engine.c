@@ -4,7 +4,7 @@
  *
  * State:
  *   users   id -> open orders, per-second order counts (ring), last deposit,
- *           block, last hit per rule kind (1 s cooldown), per-asset position
+ *           block, last hit per rule (1 s cooldown), per-asset position
  *           and open notional;
  *   orders  order id -> user, market, side, price, remaining, contribution
  *           to the user's open notional (subtracted exactly on close);
@@ -131,6 +131,13 @@ struct rate_bucket {
     uint32_t n;
 };
 
+/* The last hit of one rule for one user (rule: FNV-1a of its id). */
+#define HIT_SLOTS 8
+struct last_hit {
+    uint32_t rule;
+    int64_t ts;
+};
+
 struct user {
     struct hnode h; /* key: user id */
     int64_t open_orders;
@@ -138,7 +145,7 @@ struct user {
     int64_t last_deposit_ms, last_deposit_amount;
     int64_t blocked_until_ms;
     char blocked_rule[RISK_RULE_ID_MAX + 1];
-    int64_t last_hit_ms[RK_COUNT];
+    struct last_hit last_hit[HIT_SLOTS];
     struct asset_pos *pos;
     size_t npos, cappos;
 };
@@ -507,16 +514,31 @@ struct ctx {
     int64_t ts_ms, now_ms;
 };
 
+static uint32_t rule_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h ? h : 1;
+}
+
 static void hit(struct ctx *c, const struct risk_rule *r, struct user *u, const char *market,
                 int64_t observed, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static void hit(struct ctx *c, const struct risk_rule *r, struct user *u, const char *market,
                 int64_t observed, const char *fmt, ...)
 {
-    /* One hit per user and rule kind per second of event time: a burst
-     * crossing a threshold alerts once, not once per event. */
-    if (u->last_hit_ms[r->kind] && c->ts_ms - u->last_hit_ms[r->kind] < 1000 &&
-        c->ts_ms >= u->last_hit_ms[r->kind])
+    /* One hit per user and rule per second of event time: a burst crossing
+     * a threshold alerts once, not once per event. Per rule, not per kind:
+     * an alert rule at 30 orders/s must not silence a block rule at 50. */
+    uint32_t rh = rule_hash(r->id);
+    struct last_hit *slot = NULL;
+    for (int i = 0; i < HIT_SLOTS; i++)
+        if (u->last_hit[i].rule == rh) {
+            slot = &u->last_hit[i];
+            break;
+        }
+    if (slot && c->ts_ms - slot->ts < 1000 && c->ts_ms >= slot->ts)
         return;
     int newly = 0;
     if (r->action == RA_BLOCK) {
@@ -526,7 +548,14 @@ static void hit(struct ctx *c, const struct risk_rule *r, struct user *u, const 
         snprintf(u->blocked_rule, sizeof u->blocked_rule, "%s", r->id);
         newly = 1;
     }
-    u->last_hit_ms[r->kind] = c->ts_ms;
+    if (!slot) { /* an empty slot, else the oldest */
+        slot = &u->last_hit[0];
+        for (int i = 1; i < HIT_SLOTS && slot->rule; i++)
+            if (!u->last_hit[i].rule || u->last_hit[i].ts < slot->ts)
+                slot = &u->last_hit[i];
+    }
+    slot->rule = rh;
+    slot->ts = c->ts_ms;
     if (!c->hits || c->hits->n >= RISK_MAX_HITS)
         return;
     struct risk_hit *h = &c->hits->v[c->hits->n++];
@@ -1080,7 +1109,7 @@ size_t risk_engine_blocked_count(const struct risk_engine *e, int64_t now_ms)
  *   risk-snapshot 1
  *   O topic partition applied_offset
  *   M market last_price
- *   U id open_orders dep_ms dep_amount blocked_until rule|- hit0..hit6
+ *   U id open_orders dep_ms dep_amount blocked_until rule|- (hit_rule hit_ts) x 8
  *   R user sec n                  (non-empty order-rate buckets)
  *   P user asset position open_notional
  *   D order user market buy price remaining contrib
@@ -1106,8 +1135,8 @@ char *risk_engine_snapshot(const struct risk_engine *e, size_t *len)
                                "U %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s",
                                u->h.key, u->open_orders, u->last_deposit_ms, u->last_deposit_amount,
                                u->blocked_until_ms, u->blocked_rule[0] ? u->blocked_rule : "-");
-            for (int k = 0; k < RK_COUNT && rc == 0; k++)
-                rc = cm_buf_printf(&b, " %" PRId64, u->last_hit_ms[k]);
+            for (int k = 0; k < HIT_SLOTS && rc == 0; k++)
+                rc = cm_buf_printf(&b, " %u %" PRId64, u->last_hit[k].rule, u->last_hit[k].ts);
             if (rc == 0)
                 rc = cm_buf_puts(&b, "\n");
             for (int k = 0; k < RATE_RING && rc == 0; k++)
@@ -1183,8 +1212,8 @@ static int u64(const char *s, uint64_t *out)
 
 static int restore_line(struct risk_engine *e, char *line)
 {
-    char *f[8 + RISK_WASH_RING];
-    int n = fields(line, f, 8 + RISK_WASH_RING);
+    char *f[8 + RISK_WASH_RING + 2 * HIT_SLOTS];
+    int n = fields(line, f, 8 + RISK_WASH_RING + 2 * HIT_SLOTS);
     int64_t v[8 + RISK_WASH_RING];
     uint64_t id, id2;
     if (n < 1)
@@ -1202,7 +1231,7 @@ static int restore_line(struct risk_engine *e, char *line)
         return 0;
     }
     case 'U': {
-        if (n != 7 + RK_COUNT || u64(f[1], &id) < 0)
+        if (n != 7 + 2 * HIT_SLOTS || u64(f[1], &id) < 0)
             return -1;
         for (int k = 0; k < 4; k++)
             if (i64(f[2 + k], &v[k]) < 0)
@@ -1215,9 +1244,13 @@ static int restore_line(struct risk_engine *e, char *line)
         u->last_deposit_amount = v[2];
         u->blocked_until_ms = v[3];
         snprintf(u->blocked_rule, sizeof u->blocked_rule, "%s", strcmp(f[6], "-") ? f[6] : "");
-        for (int k = 0; k < RK_COUNT; k++)
-            if (i64(f[7 + k], &u->last_hit_ms[k]) < 0)
+        for (int k = 0; k < HIT_SLOTS; k++) {
+            int64_t rule;
+            if (i64(f[7 + 2 * k], &rule) < 0 || rule < 0 || rule > UINT32_MAX ||
+                i64(f[8 + 2 * k], &u->last_hit[k].ts) < 0)
                 return -1;
+            u->last_hit[k].rule = (uint32_t)rule;
+        }
         return 0;
     }
     case 'R': {

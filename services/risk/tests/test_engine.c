@@ -367,6 +367,40 @@ static void test_simulate_vs_block(void **state)
     risk_engine_free(blk);
 }
 
+static void test_alert_does_not_silence_block(void **state)
+{
+    (void)state;
+    struct risk_engine *e = engine_with(
+        "{\"rules\":[{\"id\":\"rate_alert\",\"kind\":\"order_rate\",\"action\":\"alert\","
+        "\"threshold\":\"3\"},{\"id\":\"rate_block\",\"kind\":\"order_rate\",\"action\":"
+        "\"block\",\"threshold\":\"5\"}]}");
+    struct risk_hits h = {.n = 0};
+    int alerts = 0, blocks = 0;
+    for (int i = 0; i < 6; i++) {
+        accepted(e, &h, "7", 50 + i, "1", "1", T0 + i * 10);
+        for (size_t k = 0; k < h.n; k++) {
+            alerts += h.v[k].action == RA_ALERT;
+            blocks += h.v[k].action == RA_BLOCK;
+        }
+    }
+    assert_int_equal(alerts, 1); /* once per second, not once per order */
+    assert_int_equal(blocks, 1);
+    /* the cooldown survives a snapshot */
+    size_t len;
+    char *snap = risk_engine_snapshot(e, &len);
+    struct risk_engine *r =
+        engine_with("{\"rules\":[{\"id\":\"rate_alert\",\"kind\":"
+                    "\"order_rate\",\"action\":\"alert\",\"threshold\":\"3\"}]}");
+    assert_int_equal(risk_engine_restore(r, snap, len), 0);
+    accepted(r, &h, "7", 60, "1", "1", T0 + 100);
+    assert_int_equal(h.n, 0);
+    accepted(r, &h, "7", 61, "1", "1", T0 + 1100); /* next second: 1 order, below 3 */
+    assert_int_equal(h.n, 0);
+    free(snap);
+    risk_engine_free(r);
+    risk_engine_free(e);
+}
+
 /* ---- offsets, snapshots ------------------------------------------------- */
 
 static char *user_json(struct risk_engine *e, uint64_t id)
@@ -658,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_rate_window_slides),
         cmocka_unit_test(test_pretrade_limits),
         cmocka_unit_test(test_simulate_vs_block),
+        cmocka_unit_test(test_alert_does_not_silence_block),
         cmocka_unit_test(test_offsets_dedup),
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_positions),
