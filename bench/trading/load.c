@@ -6,7 +6,13 @@
  * up in the percentiles instead of silently lowering the rate
  * (no coordinated omission).
  *
- *   trading_load PORT RATE SECONDS CONNS [RUN_ID]
+ *   trading_load PORT RATE SECONDS CONNS [RUN_ID [trade]]
+ *
+ * With "trade", each step is a crossing pair instead (a resting sell from
+ * user 2000+k, then a buy at the same price from user 3000+k) and the
+ * figure is order accepted -> trade visible: from the buy's 202 until
+ * GET /v1/orders/{id} shows it filled (polled every millisecond; a
+ * matching service and the read model must be running).
  *
  * Prints: "sent N ok N errors N rate R p50 X p90 X p99 X max X" (ms) and,
  * with TRADING_LOAD_IDS=path, the accepted order ids one a line.
@@ -28,6 +34,7 @@
 static int port, conns;
 static double rate, seconds;
 static const char *run_id = "r";
+static int trade_mode;
 static int64_t t0;
 
 struct worker {
@@ -98,6 +105,84 @@ static int read_response(int fd, char *buf, size_t cap, char *id, size_t idsz)
     return status;
 }
 
+/* One request on the worker's keep-alive connection (redialled once). */
+static int request(int *fd, const char *req, int rl, char *buf, size_t cap, char *id, size_t idsz)
+{
+    int status = -1;
+    for (int attempt = 0; attempt < 2 && status < 0; attempt++) {
+        if (*fd < 0)
+            *fd = dial();
+        if (*fd >= 0 && write(*fd, req, (size_t)rl) == rl)
+            status = read_response(*fd, buf, cap, id, idsz);
+        if (status < 0 && *fd >= 0) {
+            close(*fd);
+            *fd = -1;
+        }
+    }
+    return status;
+}
+
+static int post_order(int *fd, int user, const char *side, size_t i, int k, char *id)
+{
+    char req[1024], body[512], buf[8192];
+    int bl = snprintf(body, sizeof body,
+                      "{\"market\":\"BTC-USDT\",\"side\":\"%s\",\"type\":\"limit\","
+                      "\"price\":\"30000.00\",\"quantity\":\"0.001\",\"time_in_force\":\"GTC\","
+                      "\"client_order_id\":\"%s-%s-%d-%zu\"}",
+                      side, run_id, side, k, i);
+    int rl = snprintf(req, sizeof req,
+                      "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                      user, bl, body);
+    return request(fd, req, rl, buf, sizeof buf, id, 24);
+}
+
+static void *run_trade(void *arg)
+{
+    struct worker *w = arg;
+    int fd = -1;
+    char req[256], buf[8192], id[24], sid[24], dummy[24];
+    size_t total = (size_t)(rate * seconds / conns);
+    for (size_t i = 0; i < total; i++) {
+        int64_t due = t0 + (int64_t)(((double)i * conns + w->k) * 1e9 / rate);
+        int64_t now = now_ns();
+        if (due > now) {
+            struct timespec ts = {.tv_sec = (due - now) / 1000000000,
+                                  .tv_nsec = (due - now) % 1000000000};
+            nanosleep(&ts, NULL);
+        }
+        int s1 = post_order(&fd, 2000 + w->k, "sell", i, w->k, sid);
+        int s2 = post_order(&fd, 3000 + w->k, "buy", i, w->k, id);
+        int64_t accepted = now_ns();
+        if (s1 != 202 || s2 != 202) {
+            w->err++;
+            continue;
+        }
+        int rl = snprintf(req, sizeof req,
+                          "GET /v1/orders/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n\r\n",
+                          id, 3000 + w->k);
+        int seen = 0;
+        while (!seen && now_ns() - accepted < 10000000000LL) {
+            if (request(&fd, req, rl, buf, sizeof buf, dummy, sizeof dummy) == 200 &&
+                strstr(buf, "\"status\":\"filled\""))
+                seen = 1;
+            else {
+                struct timespec ts = {.tv_nsec = 1000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (seen) {
+            w->lat[w->n++] = (double)(now_ns() - accepted) / 1e6;
+            w->ok++;
+        } else {
+            w->err++;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
 static void *run(void *arg)
 {
     struct worker *w = arg;
@@ -165,6 +250,7 @@ int main(int argc, char **argv)
     conns = (int)strtol(argv[4], NULL, 10);
     if (argc > 5)
         run_id = argv[5];
+    trade_mode = argc > 6 && strcmp(argv[6], "trade") == 0;
     if (port <= 0 || rate <= 0 || seconds <= 0 || conns <= 0)
         return 2;
     const char *ids_path = getenv("TRADING_LOAD_IDS");
@@ -177,7 +263,7 @@ int main(int argc, char **argv)
         w[k].lat = calloc(per, sizeof *w[k].lat);
         if (ids_path)
             w[k].ids = calloc(per, sizeof *w[k].ids);
-        pthread_create(&th[k], NULL, run, &w[k]);
+        pthread_create(&th[k], NULL, trade_mode ? run_trade : run, &w[k]);
     }
     size_t n = 0, ok = 0, err = 0;
     for (int k = 0; k < conns; k++) {
@@ -200,6 +286,7 @@ int main(int argc, char **argv)
         fclose(ids);
     qsort(all, n, sizeof *all, cmp);
 #define PCT(p) (n ? all[(size_t)((double)(n - 1) * (p))] : 0.0)
+    n = trade_mode ? m : n; /* trade mode records successes only */
     printf("sent %zu ok %zu errors %zu rate %.0f p50 %.3f p90 %.3f p99 %.3f max %.3f\n", n, ok, err,
            (double)n / elapsed, PCT(0.5), PCT(0.9), PCT(0.99), n ? all[n - 1] : 0.0);
     return err > 0;

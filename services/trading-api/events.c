@@ -152,11 +152,13 @@ int events_start(void)
     topics[0] = trading_cfg.events_topic;
     topics[1] = trading_cfg.trades_topic;
     topics[2] = NULL;
-    char err[256];
+    char err[256], props[1024];
+    /* Users wait for their fills: do not let an empty fetch sit at the
+     * broker for librdkafka's default 500 ms (KAFKA_PROPS may override). */
+    snprintf(props, sizeof props, "fetch.wait.max.ms=10%s%s", trading_cfg.kafka_props[0] ? ";" : "",
+             trading_cfg.kafka_props);
     struct cm_kafka_consumer_config cc = {
-        .kafka = {.brokers = trading_cfg.kafka_brokers,
-                  .client_id = "trading-api",
-                  .props = trading_cfg.kafka_props},
+        .kafka = {.brokers = trading_cfg.kafka_brokers, .client_id = "trading-api", .props = props},
         .group_id = trading_cfg.group_id,
         .topics = topics,
     };
