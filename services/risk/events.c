@@ -7,7 +7,8 @@
  * shutdown) the whole state, applied offsets included, is written to
  * Redis in one SET. At start the snapshot is restored, and when the
  * group assigns a partition consumption resumes right after the
- * snapshot's offset for it; events at or below an applied offset are
+ * snapshot's offset for it (a partition it does not know, from the start
+ * of the log); events at or below an applied offset are
  * ignored by the engine anyway (a replayed duplicate counts nothing).
  * Kafka commits follow each snapshot, as a fallback only.
  *
@@ -120,9 +121,11 @@ static void on_rebalance(void *ctx, int assigned, struct cm_kafka_partition *par
     }
     pthread_rwlock_rdlock(&risk_lock);
     for (size_t i = 0; i < n; i++) {
+        /* A partition the state has never seen is rebuilt from its start
+         * (the oldest the log still holds), also when the snapshot was lost:
+         * the group's committed offsets never run ahead of a snapshot. */
         int64_t next = risk_engine_next_offset(risk_engine, parts[i].topic, parts[i].partition);
-        if (next >= 0)
-            parts[i].offset = next;
+        parts[i].offset = next >= 0 ? next : CM_KAFKA_OFFSET_BEGINNING;
     }
     pthread_rwlock_unlock(&risk_lock);
     cm_info("risk: %zu partitions assigned", n);
