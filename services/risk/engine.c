@@ -187,6 +187,7 @@ struct risk_engine {
     struct offset *off;
     size_t noff, capoff;
     uint64_t events;
+    int64_t max_ts; /* the latest event time applied (pruning horizon) */
 };
 
 static void free_user(struct hnode *n)
@@ -217,6 +218,7 @@ static void clear_state(struct risk_engine *e)
     e->mk = NULL;
     e->off = NULL;
     e->nmk = e->capmk = e->noff = e->capoff = 0;
+    e->max_ts = 0;
 }
 
 void risk_engine_free(struct risk_engine *e)
@@ -911,8 +913,11 @@ int risk_engine_apply(struct risk_engine *e, const char *topic, int32_t partitio
      * offset moves on either way, or one bad message would stall the stream. */
     if (offset >= 0 && topic)
         set_offset(e, topic, partition, offset);
-    if (rc == RISK_APPLIED)
+    if (rc == RISK_APPLIED) {
         e->events++;
+        if (c.ts_ms > e->max_ts)
+            e->max_ts = c.ts_ms;
+    }
     return rc;
 }
 
@@ -1104,9 +1109,34 @@ size_t risk_engine_blocked_count(const struct risk_engine *e, int64_t now_ms)
     return n;
 }
 
+size_t risk_engine_prune(struct risk_engine *e)
+{
+    int64_t horizon_s = 3600;
+    for (size_t i = 0; e->rules && i < e->rules->n; i++)
+        if (e->rules->v[i].kind == RK_WASH_TRADING && e->rules->v[i].window_s > horizon_s)
+            horizon_s = e->rules->v[i].window_s;
+    int64_t before = e->max_ts - horizon_s * 1000;
+    size_t n = 0;
+    for (size_t i = 0; i < e->pairs.nb; i++)
+        for (struct hnode **pp = &e->pairs.b[i]; *pp;) {
+            struct pair *p = (struct pair *)*pp;
+            int64_t newest = p->n ? p->ts[(p->n - 1) % RISK_WASH_RING] : 0;
+            if (newest < before) {
+                *pp = p->h.next;
+                e->pairs.n--;
+                free(p);
+                n++;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    return n;
+}
+
 /* ---- snapshots ----------------------------------------------------------
  * A line-based text (exact int64s, no JSON number rounding):
  *   risk-snapshot 1
+ *   T max_event_ts
  *   O topic partition applied_offset
  *   M market last_price
  *   U id open_orders dep_ms dep_amount blocked_until rule|- (hit_rule hit_ts) x 8
@@ -1122,7 +1152,7 @@ char *risk_engine_snapshot(const struct risk_engine *e, size_t *len)
 {
     struct cm_buf b;
     cm_buf_init(&b, 0);
-    int rc = cm_buf_puts(&b, "risk-snapshot 1\n");
+    int rc = cm_buf_printf(&b, "risk-snapshot 1\nT %" PRId64 "\n", e->max_ts);
     for (size_t i = 0; i < e->noff && rc == 0; i++)
         rc = cm_buf_printf(&b, "O %s %d %" PRId64 "\n", e->off[i].topic, e->off[i].partition,
                            e->off[i].applied);
@@ -1219,6 +1249,7 @@ static int restore_line(struct risk_engine *e, char *line)
     if (n < 1)
         return -1;
     switch (f[0][0]) {
+    case 'T': return n == 2 ? i64(f[1], &e->max_ts) : -1;
     case 'O':
         if (n != 4 || i64(f[2], &v[0]) < 0 || i64(f[3], &v[1]) < 0)
             return -1;

@@ -171,6 +171,10 @@ void risk_engine_block(struct risk_engine *e, uint64_t user_id, const char *rule
                        int64_t until_ms);
 /* Users whose block has not expired at now_ms. */
 size_t risk_engine_blocked_count(const struct risk_engine *e, int64_t now_ms);
+/* Drops user pairs whose last trade is older than the longest wash-trading
+ * window (at least 1 h) before the latest event time: they can no longer
+ * count. Returns how many went. Keeps memory bounded by recent activity. */
+size_t risk_engine_prune(struct risk_engine *e);
 /* Events applied since creation (not part of snapshots' equality). */
 uint64_t risk_engine_events(const struct risk_engine *e);
 

@@ -146,6 +146,11 @@ static void *consume_main(void *arg)
         }
         int64_t now = risk_now_ms();
         if (dirty && now - last_snap >= risk_cfg.snapshot_interval_ms) {
+            pthread_rwlock_wrlock(&risk_lock);
+            size_t pruned = risk_engine_prune(risk_engine);
+            pthread_rwlock_unlock(&risk_lock);
+            if (pruned)
+                cm_debug("risk: %zu idle user pairs pruned", pruned);
             snapshot(1);
             last_snap = now;
         }

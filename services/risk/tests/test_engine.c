@@ -563,6 +563,25 @@ static void test_open_notional_follows_fills(void **state)
     risk_engine_free(e);
 }
 
+static void test_prune_idle_pairs(void **state)
+{
+    (void)state;
+    struct risk_engine *e = engine_with("{\"rules\":[{\"id\":\"w\",\"kind\":\"wash_trading\","
+                                        "\"action\":\"alert\",\"threshold\":\"2\"}]}");
+    struct risk_hits h = {.n = 0};
+    trade(e, &h, "7", "8", "100", "1", T0);
+    trade(e, &h, "9", "10", "100", "1", T0 + 3000 * 1000); /* 50 min later */
+    assert_int_equal(risk_engine_prune(e), 0);             /* within the 1 h horizon */
+    trade(e, &h, "9", "10", "100", "1", T0 + 3700 * 1000);
+    assert_int_equal(h.n, 0);                  /* the first 9-10 trade is outside the 60 s window */
+    assert_int_equal(risk_engine_prune(e), 1); /* 7-8 went idle over an hour ago */
+    trade(e, &h, "7", "8", "100", "1", T0 + 3701 * 1000);
+    assert_int_equal(h.n, 0); /* a fresh streak of one */
+    trade(e, &h, "8", "7", "100", "1", T0 + 3702 * 1000);
+    assert_int_equal(h.n, 2);
+    risk_engine_free(e);
+}
+
 /* ---- rules file --------------------------------------------------------- */
 
 static void test_rules_validation(void **state)
@@ -697,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_round_trip),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_open_notional_follows_fills),
+        cmocka_unit_test(test_prune_idle_pairs),
         cmocka_unit_test(test_rules_validation),
         cmocka_unit_test(test_malformed_events),
         cmocka_unit_test(test_parse_ts),
