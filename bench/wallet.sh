@@ -55,6 +55,15 @@ PIDS+=($!)
 _infra_wait 10 test -S "$SIGNER_SOCKET" || { echo "bench/wallet.sh: signer did not start" >&2; exit 1; }
 
 TOPIC=bench.trades.$$
+# A private trades topic with 16 partitions (devkafka's control port):
+# the mock trims each partition after a few MiB, so the burst is spread.
+CTRL=$(cat "$TMP/infra/kafka.control" 2>/dev/null || true)
+if [ -n "$CTRL" ] && curl -fsS -X POST "http://127.0.0.1:$CTRL/topic-create/$TOPIC/16" >/dev/null 2>&1; then
+    export BENCH_PARTITIONS=16
+else
+    echo "bench/wallet.sh: could not create $TOPIC with 16 partitions; using 4" >&2
+    export BENCH_PARTITIONS=4
+fi
 # A free port may be taken between free_port and bind: try up to 3.
 for attempt in 1 2 3; do
     PORT=$(free_port)

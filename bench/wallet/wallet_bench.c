@@ -84,6 +84,11 @@ static int settle(long n)
     if (!p)
         return 1;
     const char *topic = env("BENCH_TRADES_TOPIC");
+    /* devkafka trims each partition after a few MiB: spread the burst */
+    const char *np = getenv("BENCH_PARTITIONS");
+    long parts = np ? strtol(np, NULL, 10) : 4;
+    if (parts < 1)
+        parts = 1;
     long long base = q_int(db, "SELECT count(*) FROM processed_events");
     double t0 = now_s();
     char json[768], id[64];
@@ -100,8 +105,7 @@ static int settle(long n)
             id, first + i, i % 2 ? "buy" : "sell", i % 2 ? "1" : "2", i % 2 ? "1" : "2",
             i % 2 ? "2" : "1", i % 2 ? "2" : "1");
         struct cm_kafka_out m = {.topic = topic,
-                                 .partition =
-                                     (int32_t)(i % 4), /* spread: retention per partition */
+                                 .partition = (int32_t)(i % parts), /* retention */
                                  .key = "BTC-USDT",
                                  .key_len = 8,
                                  .value = json,
