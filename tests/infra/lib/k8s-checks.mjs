@@ -114,6 +114,7 @@ export function checkWorkloads(objs) {
       }
       for (const e of c.env || []) {
         if (e.valueFrom?.configMapKeyRef && !cms.get(e.valueFrom.configMapKeyRef.name)?.data?.[e.valueFrom.configMapKeyRef.key]) errs.push(`${id(d)}: env ${e.name} refers to missing ConfigMap key`);
+        if (e.valueFrom?.secretKeyRef && !secrets.has(e.valueFrom.secretKeyRef.name)) errs.push(`${id(d)}: env ${e.name} refers to Secret ${e.valueFrom.secretKeyRef.name} that no ExternalSecret creates`);
       }
       const sc = c.securityContext || {};
       if (sc.runAsNonRoot !== true && p.securityContext?.runAsNonRoot !== true) errs.push(`${id(d)}/${c.name}: not runAsNonRoot`);

@@ -63,10 +63,19 @@ for (const e of ENVS) test(`${e}: ALB (ACM cert, WAF, HTTPS only) -> Gateway hos
   assert.match(ing.metadata.annotations['alb.ingress.kubernetes.io/wafv2-acl-arn'], new RegExp(`^arn:aws:wafv2:${tfv(e, 'region')}:${tfv(e, 'account_id')}:regional/webacl/exchange-${e}/`), 'WAF of this env');
   assert.equal(ing.metadata.annotations['alb.ingress.kubernetes.io/listen-ports'], '[{"HTTPS": 443}]', 'HTTPS only');
   assert.equal(ing.spec.rules[0].http.paths[0].backend.service.name, loadOne(path.join(ROOT, 'k8s/platform/values/istio-ingress.yaml')).serviceAccount.name);
-  assert.equal(ra.spec.jwtRules[0].jwksUri, `https://${host}/v1/auth/jwks`);
+  // The gateway issues the tokens the ingress verifies: same issuer, audience, published keys.
+  const gwcfg = find(render(`k8s/overlays/${e}`), 'ConfigMap', 'gateway-config').data;
+  assert.equal(ra.spec.jwtRules[0].issuer, gwcfg.JWT_ISSUER, 'RequestAuthentication issuer = gateway JWT_ISSUER');
+  assert.deepEqual(ra.spec.jwtRules[0].audiences, [gwcfg.JWT_AUDIENCE]);
+  assert.match(gwcfg.JWT_ALG, /^(RS|ES)256$/, 'the ingress needs an asymmetric algorithm to verify with JWKS');
+  const routes = fs.readFileSync(path.join(ROOT, 'services/gateway/routes.c'), 'utf8');
+  const jwksPath = new URL(ra.spec.jwtRules[0].jwksUri).pathname;
+  assert.ok(routes.includes(`"${jwksPath}"`), `gateway serves no ${jwksPath}`);
+  assert.equal(ra.spec.jwtRules[0].jwksUri, `https://${host}${jwksPath}`);
   assert.equal(ra.spec.jwtRules[0].issuer, `https://${host}`);
   const ap = find(objs, 'AuthorizationPolicy', 'public-jwt');
   const jwtRule = ap.spec.rules.find(r => r.from);
+  assert.ok(ap.spec.rules.some(r => !r.from && r.to.some(t => (t.operation.paths || []).includes(new URL(ra.spec.jwtRules[0].jwksUri).pathname))), 'the JWKS must be public at the ingress');
   assert.deepEqual(jwtRule.from[0].source.requestPrincipals, [`https://${host}/*`]);
   assert.ok(objs.every(o => o.metadata.namespace === 'istio-ingress'));
   const canary = find(render(`k8s/overlays/${e}`), 'Canary', 'gateway');
