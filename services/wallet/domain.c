@@ -135,6 +135,10 @@ int amount_from_json(const cJSON *item, int scale, int64_t *out, char *err, size
         snprintf(err, errlen, "amount must be positive");
         return -1;
     }
+    if (v > WALLET_AMOUNT_MAX) {
+        snprintf(err, errlen, "amount is too large");
+        return -1;
+    }
     *out = v;
     return 0;
 }

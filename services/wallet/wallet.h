@@ -61,7 +61,12 @@ int valid_tx_hash(const char *s);
  * [a-z0-9]; ETH and USDT (ERC-20) "0x" + 40 hex digits. */
 int valid_address(const struct wallet_asset *a, const char *s);
 
-/* A positive amount at scale from a JSON string. 0, or -1 with a reason in
+/* The largest amount accepted anywhere (10^15 minor units: 10 million BTC,
+ * a billion USDT), so sums of balances, fees and limits stay far from
+ * int64 overflow in SQL. */
+#define WALLET_AMOUNT_MAX 1000000000000000LL
+
+/* A positive amount (<= WALLET_AMOUNT_MAX) at scale from a JSON string. 0, or -1 with a reason in
  * err (missing / not a string / not a decimal / zero or negative / too
  * precise / too large). */
 int amount_from_json(const cJSON *item, int scale, int64_t *out, char *err, size_t errlen);

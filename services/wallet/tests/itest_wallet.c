@@ -364,6 +364,8 @@ static void test_bad_input(void **state)
         {"/v1/deposits", "b10", "{\"asset\":\"BTC\",\"amount\":\"1\",\"tx_hash\":\"0x12\"}", 422,
          "validation_failed"},
         {"/v1/deposits", "b11", "not json", 400, "invalid_json"},
+        {"/v1/deposits", "b12", "{\"asset\":\"BTC\",\"amount\":\"10000000.00000001\"}", 422,
+         "validation_failed"},
         {"/v1/withdrawals", NULL,
          "{\"asset\":\"BTC\",\"amount\":\"1\",\"address\":"
          "\"tb1qexampleaddress0001\"}",

@@ -94,6 +94,14 @@ static void test_amounts(void **state)
     }
     char err[96];
     assert_int_equal(amount_from_json(NULL, 8, &(int64_t){0}, err, sizeof err), -1);
+    /* the cap: 10^15 minor units */
+    cJSON *max = cJSON_CreateString("10000000"), *over = cJSON_CreateString("10000000.00000001");
+    int64_t v;
+    assert_int_equal(amount_from_json(max, 8, &v, err, sizeof err), 0);
+    assert_int_equal(v, WALLET_AMOUNT_MAX);
+    assert_int_equal(amount_from_json(over, 8, &v, err, sizeof err), -1);
+    cJSON_Delete(max);
+    cJSON_Delete(over);
 }
 
 static void test_fees(void **state)
