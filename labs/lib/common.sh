@@ -290,3 +290,31 @@ duration_ms() {
     *h) echo $(( ${1%h} * 3600000 )) ;; *[!0-9]*|'') echo "" ;; *) echo "$1" ;;
     esac
 }
+
+# ---- exchange trades: a crossing pair between the seeded users 1 (sells) and
+# 2 (buys), small enough to leave their balances alone for hours.
+# trade_pair: prints the buy order's id.
+trade_pair() {
+    local s="lab-$$-$RANDOM$RANDOM" t1 t2 body
+    t1=${LAB_T1:-$(mint_jwt 1)} t2=${LAB_T2:-$(mint_jwt 2)}
+    body='"market":"BTC-USDT","type":"limit","price":"30000.00","quantity":"0.0001","time_in_force":"GTC"'
+    curl -s -o /dev/null -m 5 -X POST -H "Authorization: Bearer $t1" -H 'Content-Type: application/json' \
+        -d "{$body,\"side\":\"sell\",\"client_order_id\":\"$s-s\"}" "$GATEWAY_URL/v1/orders"
+    curl -s -m 5 -X POST -H "Authorization: Bearer $t2" -H 'Content-Type: application/json' \
+        -d "{$body,\"side\":\"buy\",\"client_order_id\":\"$s-b\"}" "$GATEWAY_URL/v1/orders" | jq -r '.id // empty'
+}
+# order_status ID (of user 2)
+order_status() { curl -s -m 5 -H "Authorization: Bearer ${LAB_T2:-$(mint_jwt 2)}" "$GATEWAY_URL/v1/orders/$1" | jq -r '.status // empty'; }
+# trade_filled_within SECONDS: a fresh pair trades within SECONDS.
+trade_filled_within() {
+    local id end st
+    id=$(trade_pair); [ -n "$id" ] || return 1
+    end=$(( $(date +%s) + $1 ))
+    while [ "$(date +%s)" -le "$end" ]; do
+        st=$(order_status "$id"); [ "$st" = filled ] && return 0
+        sleep 0.3
+    done
+    return 1
+}
+# lag SERVICE TOPIC: the service's consumer lag summed over partitions.
+lag() { metric "$1" "kafka_consumer_lag{topic=\"$2\"}" | awk '{ printf "%d\n", $1 }'; }
