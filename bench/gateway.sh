@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gateway proxy throughput against nginx proxying the same upstream, same
-# run, same machine, loopback: wrk -t2 -c64 -d5s --latency on
+# run, same machine, loopback: wrk -t2 -c64 --latency, 3 interleaved
+# slices of 3 s per side (GATEWAY_BENCH_ROUNDS, GATEWAY_BENCH_DURATION) on
 #   - build/bin/gateway: JWT (HS256) verified, Redis token-bucket rate limit
 #     (Lua, one round trip) and the JSON access log on every request, then
 #     the upstream call through common/http_client.h (pooled keep-alive);
@@ -22,7 +23,8 @@ cd "$ROOT"
 BUILD=${BUILD:-build}
 GATEWAY="$ROOT/$BUILD/bin/gateway"
 ECHO="$ROOT/$BUILD/bin/gateway-echo"
-DURATION=${GATEWAY_BENCH_DURATION:-5s}
+DURATION=${GATEWAY_BENCH_DURATION:-3s}
+ROUNDS=${GATEWAY_BENCH_ROUNDS:-3}
 CONNS=${GATEWAY_BENCH_CONNS:-64}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -124,9 +126,6 @@ curl -fsS -o /dev/null -X POST "$G/v1/auth/register" -d '{"email":"bench@example
 TOKEN=$(curl -fsS -X POST "$G/v1/auth/login" -d '{"email":"bench@example.com","password":"bench-password-1234"}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "$G/v1/ping"
-read -r G_RPS G_P99 < <(run_wrk "$G/v1/ping" gateway)
-kill -TERM "$GPID"
-wait "$GPID" 2>/dev/null || echo "bench/gateway.sh: gateway exited non-zero on SIGTERM" >&2
 
 # --- nginx proxying the same upstream
 mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
@@ -160,7 +159,26 @@ start_nginx() {
 start nginx /healthz start_nginx @PORT@
 NPORT=$PORT
 curl -fsS -o /dev/null "http://127.0.0.1:$NPORT/v1/ping"
-read -r N_RPS N_P99 < <(run_wrk "http://127.0.0.1:$NPORT/v1/ping" nginx)
+
+# Interleaved slices (gateway, nginx, gateway, ...) so both sides see the
+# same background load on a shared machine; req/s is the mean of the
+# slices, p99 their median.
+G_ALL="" N_ALL=""
+for round in $(seq 1 "$ROUNDS"); do
+    G_ALL+="$(run_wrk "$G/v1/ping" "gateway.$round")"$'\n'
+    N_ALL+="$(run_wrk "http://127.0.0.1:$NPORT/v1/ping" "nginx.$round")"$'\n'
+done
+summarise() { # lines "<rps> <p99>" -> "<mean rps> <median p99>"
+    local rps p99
+    rps=$(awk 'NF == 2 { r += $1; n++ } END { printf "%.0f", r / n }' <<<"$1")
+    p99=$(awk 'NF == 2 { print $2 }' <<<"$1" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+    echo "$rps $p99"
+}
+read -r G_RPS G_P99 < <(summarise "$G_ALL")
+read -r N_RPS N_P99 < <(summarise "$N_ALL")
+echo "# slices (req/s p99): gateway $(awk '{ printf "%s/%s ", $1, $2 }' <<<"$G_ALL")nginx $(awk '{ printf "%s/%s ", $1, $2 }' <<<"$N_ALL")" >&2
+kill -TERM "$GPID"
+wait "$GPID" 2>/dev/null || echo "bench/gateway.sh: gateway exited non-zero on SIGTERM" >&2
 
 echo "BENCH gateway.proxy.throughput $G_RPS req/s"
 echo "BENCH gateway.proxy.p99 $G_P99 ms"
@@ -168,4 +186,4 @@ echo "BENCH nginx.proxy.throughput $N_RPS req/s"
 echo "BENCH nginx.proxy.p99 $N_P99 ms"
 awk -v g="$G_RPS" -v n="$N_RPS" \
     'BEGIN { if (n > 0) printf "# gateway/nginx = %.0f%% (target >= 50%%)\n", 100 * g / n }' >&2
-echo "# wrk -t2 -c$CONNS -d$DURATION; load average at end: $(cut -d' ' -f1-3 /proc/loadavg), cpus: $(nproc)" >&2
+echo "# wrk -t2 -c$CONNS, $ROUNDS x $DURATION per side, interleaved; load average at end: $(cut -d' ' -f1-3 /proc/loadavg), cpus: $(nproc)" >&2
