@@ -52,6 +52,8 @@ for id in $ids; do
     fi
     [ -z "$errs" ] && ok "$id: scenario.json, README, hints, solution and check are in place" || not_ok "$id: incomplete:$errs"
 done
+undoc=""; for id in $ids; do grep -q "\`$id\`" docs/labs.md || undoc="$undoc $id"; done
+[ -z "$undoc" ] && ok "docs/labs.md lists every scenario" || not_ok "docs/labs.md lists every scenario (missing:$undoc)"
 levels=$("$LABCTL" list --json | jq -r '[.[].level] | unique | join(",")')
 [ "$levels" = "1,2,3" ] && ok "scenarios at every level (1, 2, 3)" || not_ok "scenarios at every level (got $levels)"
 
