@@ -107,7 +107,8 @@ int ticker_start(void)
         struct cm_http_client_config hc = {.name = "trading-api",
                                            .base_url = wallet_cfg.trading_api_url,
                                            .timeout_ms = 1000,
-                                           .max_retries = CM_HTTP_CLIENT_NO_RETRY};
+                                           .max_retries = CM_HTTP_CLIENT_NO_RETRY,
+                                           .breaker_off = 1};
         g.trading = cm_http_client_new(&hc);
         if (!g.trading)
             return -1;

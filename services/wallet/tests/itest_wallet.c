@@ -32,6 +32,9 @@
 #include <sodium.h>
 
 #include "common/buf.h"
+#include "common/http_server.h"
+#include "common/json_http.h"
+#include "common/log.h"
 #include "common/kafka.h"
 #include "../../catalog/tests/shop_support.h"
 #include "common/banned.h"
@@ -86,10 +89,10 @@ static int64_t wait_q(const char *sql, int64_t want, int timeout_ms)
     return v;
 }
 
-static pid_t start_wallet(const char *extra)
+static pid_t start_wallet2(const char *extra, const char *extra2)
 {
     char port[32], db[512], redis[256], kafka[256], sock[600], trades[96], orders[96], events[96],
-        group[96], stream[96], extra_kv[256];
+        group[96], stream[96], extra_kv[256], extra_kv2[256];
     snprintf(port, sizeof port, "PORT=%d", g.port);
     snprintf(db, sizeof db, "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
     snprintf(redis, sizeof redis, "REDIS_URL=%s", need_env("TEST_REDIS_URL"));
@@ -101,6 +104,7 @@ static pid_t start_wallet(const char *extra)
     snprintf(group, sizeof group, "WALLET_CONSUMER_GROUP=%s", g.group);
     snprintf(stream, sizeof stream, "WITHDRAW_STREAM=%s", g.stream);
     snprintf(extra_kv, sizeof extra_kv, "%s", extra ? extra : "HOLD_RECONCILE_AFTER=1h");
+    snprintf(extra_kv2, sizeof extra_kv2, "%s", extra2 ? extra2 : "LOG_LEVEL=info");
     const char *env[] = {port,
                          db,
                          redis,
@@ -123,12 +127,18 @@ static pid_t start_wallet(const char *extra)
                          "LOG_LEVEL=info",
                          "HOLD_RECONCILE_INTERVAL=300ms",
                          extra_kv,
+                         extra_kv2,
                          NULL};
     pid_t pid = spawn_service("wallet", "wallet", env);
     assert_true(pid > 0);
     if (wait_ready(g.port, 20000) < 0)
         fail_msg("wallet did not become ready (see %s/wallet.log)", need_env("TEST_TMPDIR"));
     return pid;
+}
+
+static pid_t start_wallet(const char *extra)
+{
+    return start_wallet2(extra, NULL);
 }
 
 static void kill_wallet(void)
@@ -1203,6 +1213,82 @@ static void test_conservation(void **state)
     assert_true(q_int("SELECT count(*) FROM accounts WHERE kind = 'fees' AND available > 0") >= 2);
 }
 
+/* A stand-in for trading-api's GET /internal/orders/{id}: "live-*" orders
+ * exist (200), everything else will never exist (404). */
+static void fake_order(struct cm_http_req *r)
+{
+    const char *id = cm_http_req_param(r, "id");
+    if (id && strncmp(id, "live-", 5) == 0)
+        cm_http_reply_json_str(r, 200, "{\"status\":\"open\"}");
+    else
+        cm_http_reply_error(r, 404, "not_found", "no such order (it will never exist)");
+}
+
+static void test_reconcile_with_trading_api(void **state)
+{
+    (void)state;
+    static const struct cm_http_route routes[] = {
+        {"GET", "/internal/orders/{id}", fake_order, 0, NULL},
+    };
+    cm_log_init("wallet-itest", CM_LOG_ERROR); /* keep stdout TAP */
+    struct cm_http_config hc;
+    cm_http_config_init(&hc);
+    hc.service = "fake-trading-api";
+    hc.bind_addr = "127.0.0.1";
+    hc.port = 0;
+    hc.threads = 1;
+    hc.builtin_routes = 0;
+    struct cm_http_server *srv = cm_http_server_new(&hc, routes, 1);
+    assert_non_null(srv);
+    assert_int_equal(cm_http_server_start(srv), 0);
+    char url[96];
+    snprintf(url, sizeof url, "TRADING_API_URL=http://127.0.0.1:%d", cm_http_server_port(srv));
+    kill_wallet();
+    g.wallet = start_wallet2("HOLD_RECONCILE_AFTER=1s", url);
+    deposit_now("31", "USDT", "10", "rc");
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"gone-1\",\"user_id\":\"31\",\"asset\":\"USDT\","
+                          "\"amount\":\"3\"}",
+                          NULL),
+                     201);
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"live-1\",\"user_id\":\"31\",\"asset\":\"USDT\","
+                          "\"amount\":\"4\"}",
+                          NULL),
+                     201);
+    /* 404: released; 200: kept, and not asked about again. */
+    assert_int_equal(wait_q("SELECT count(*) FROM holds WHERE hold_id = 'gone-1' AND status ="
+                            " 'released' AND end_reason = 'reconciled'",
+                            1, 10000),
+                     1);
+    assert_int_equal(
+        wait_q("SELECT count(*) FROM holds WHERE hold_id = 'live-1' AND seen", 1, 10000), 1);
+    assert_int_equal(q_int("SELECT count(*) FROM holds WHERE hold_id = 'live-1' AND status ="
+                           " 'active'"),
+                     1);
+    cm_http_server_free(srv);
+
+    /* trading-api unreachable: the hold is kept (asked again later). */
+    snprintf(url, sizeof url, "TRADING_API_URL=http://127.0.0.1:%d", free_port());
+    kill_wallet();
+    g.wallet = start_wallet2("HOLD_RECONCILE_AFTER=1s", url);
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"dark-1\",\"user_id\":\"31\",\"asset\":\"USDT\","
+                          "\"amount\":\"2\"}",
+                          NULL),
+                     201);
+    int64_t end = now_ms() + 15000;
+    double errors = 0;
+    while (now_ms() < end &&
+           (errors = metric(g.port, "http_client_requests_total{upstream=\"trading-api\","
+                                    "code=\"error\"}")) < 2)
+        sleep_ms(100);
+    assert_true(errors >= 2); /* asked twice, failed twice */
+    assert_int_equal(q_int("SELECT count(*) FROM holds WHERE hold_id = 'dark-1' AND status ="
+                           " 'active'"),
+                     1);
+}
+
 static void test_reconcile(void **state)
 {
     (void)state;
@@ -1227,10 +1313,15 @@ static void test_reconcile(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_errors), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_deposits),      cmocka_unit_test(test_holds),
-        cmocka_unit_test(test_settlement),    cmocka_unit_test(test_withdrawals),
-        cmocka_unit_test(test_signer),        cmocka_unit_test(test_conservation),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_deposits),
+        cmocka_unit_test(test_holds),
+        cmocka_unit_test(test_settlement),
+        cmocka_unit_test(test_withdrawals),
+        cmocka_unit_test(test_signer),
+        cmocka_unit_test(test_conservation),
+        cmocka_unit_test(test_reconcile_with_trading_api),
         cmocka_unit_test(test_reconcile),
     };
     return cmocka_run_group_tests_name("wallet", tests, setup, teardown);
