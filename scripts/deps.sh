@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (as root) or names (otherwise) the Debian packages the lab needs.
-#   deps.sh check    exit 1 with the apt-get line if a build header is missing
+#   deps.sh check    exit 1 with the apt-get line if a package needed to compile is missing
 #   deps.sh install  apt-get install whatever is missing (root), else print it
 set -euo pipefail
 
@@ -10,18 +10,19 @@ BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libcjson-dev librdkafka-dev
 RUN_PKGS="postgresql redis-server supervisor prometheus curl procps iproute2 gettext-base"
 TOOL_PKGS="wrk nginx-light valgrind cppcheck clang clang-format libclang-rt-14-dev prometheus-alertmanager"
 
-missing() {
-    local p
-    for p in $BUILD_PKGS $RUN_PKGS $TOOL_PKGS; do
+missing() { # [build]: only what compiling needs
+    local p pkgs="$BUILD_PKGS $RUN_PKGS $TOOL_PKGS"
+    [ "${1:-}" = build ] && pkgs=$BUILD_PKGS
+    for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
     done
     # Node.js only validates infrastructure files offline; any install will do.
-    command -v node >/dev/null 2>&1 || echo "nodejs npm"
+    [ "${1:-}" = build ] || command -v node >/dev/null 2>&1 || echo "nodejs npm"
 }
 
 case "${1:-check}" in
 check)
-    m=$(missing | tr '\n' ' ')
+    m=$(missing build | tr '\n' ' ')
     [ -z "$m" ] && exit 0
     echo "missing packages: run 'make deps' or: sudo apt-get install -y $m" >&2
     exit 1 ;;
