@@ -96,12 +96,13 @@ static int word(const char *sql, int n, const char *const *p, char *w, size_t wn
 #define I64(buf, v) snprintf(buf, sizeof buf, "%lld", (long long)(v))
 
 int store_place_hold(const char *hold, const char *user, const char *asset, int64_t amount,
-                     const char *purpose, const char *ref, char *w, size_t n, char sqlstate[6])
+                     const char *amount_text, const char *purpose, const char *ref, char *w,
+                     size_t n, char sqlstate[6])
 {
     char a[24];
     I64(a, amount);
-    const char *p[6] = {hold, user, asset, a, purpose, ref};
-    return word("SELECT wallet_place_hold_json($1, $2, $3, $4::bigint, $5, $6)", 6, p, w, n,
+    const char *p[7] = {hold, user, asset, a, amount_text, purpose, ref};
+    return word("SELECT wallet_hold_place($1, $2, $3, $4::bigint, $5, $6, $7)", 7, p, w, n,
                 sqlstate);
 }
 

@@ -17,10 +17,12 @@
 enum { STORE_OK = 0, STORE_ERR = -1, STORE_NONE = 1, STORE_POISON = 2 };
 
 /* Result word of a state-changing function; 0, or -1 (sqlstate set).
- * store_place_hold's word is followed by " <hold JSON>" for created and
- * exists (one round trip). */
+ * store_place_hold answers "created|<created_at>",
+ * "exists|<remaining>|<status>|<created_at>", "conflict" or "insufficient"
+ * (one round trip; the handler renders the hold from it). */
 int store_place_hold(const char *hold, const char *user, const char *asset, int64_t amount,
-                     const char *purpose, const char *ref, char *word, size_t n, char sqlstate[6]);
+                     const char *amount_text, const char *purpose, const char *ref, char *word,
+                     size_t n, char sqlstate[6]);
 int store_release_hold(const char *hold, const char *reason, char *word, size_t n);
 int store_create_deposit(const char *user, const char *key, const char *asset, int64_t amount,
                          const char *tx, int required, char *word, size_t n, char sqlstate[6]);
