@@ -9,10 +9,11 @@ sc_check() {
     local c0 c1 t0 t1 used
     cond "the gateway is ready" wait_ready gateway 5
     c0=$(svc_cpu_s gateway); t0=$(date +%s%N)
-    probe_window "$LABCTL_WINDOW" 0.5 _probe
+    # At least 4 s of CPU accounting: on a busy machine a short sample is noise.
+    probe_window "$(( LABCTL_WINDOW < 4 ? 4 : LABCTL_WINDOW ))" 0.5 _probe
     c1=$(svc_cpu_s gateway); t1=$(date +%s%N)
     used=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / ((t1 - t0) / 1e9) }')
-    if awk -v u="$used" 'BEGIN { exit !(u < 0.15) }'; then cond_ok "the edge's CPU use is back to normal (${used} cores)"
+    if awk -v u="$used" 'BEGIN { exit !(u < 0.04) }'; then cond_ok "the edge's CPU use is back to normal (${used} cores)"
     else cond_fail "the edge's CPU use is back to normal" "${used} cores used at a few requests per second"; fi
     [ "$ERRS" = 0 ] && cond_ok "the shop answers through the gateway" || cond_fail "the shop answers through the gateway" "$ERRS failed probes"
 }
