@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Matching core benchmark (make bench-matching; assumes `make build` ran).
-# Runs build/bench/matching_core_bench pinned to one core when taskset is
-# available and prints its BENCH lines. Scenarios and method: see
-# bench/matching/core_bench.c and docs/matching.md.
+# Matching benchmark (make bench-matching; assumes `make build` ran).
+# 1. The core: build/bench/matching_core_bench pinned to one core when
+#    taskset is available. Scenarios and method: bench/matching/core_bench.c
+#    and docs/matching.md.
+# 2. The service end to end through devkafka on loopback (a private
+#    PostgreSQL + devkafka from tests/lib/infra.sh, stopped on exit):
+#    throughput, p99 command-to-trade latency at 10,000 cmd/s, and
+#    recovery after SIGKILL with 1,000,000 resting orders. Driven by
+#    build/bench/matching_service_bench (bench/matching/service_bench.c).
+#    Every load is bounded (MATCHING_BENCH_N commands, 10,000/s for
+#    MATCHING_BENCH_SECONDS). MATCHING_BENCH_SERVICE=0 skips this part
+#    (MATCHING_BENCH_CORE=0 the first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -20,4 +28,94 @@ else
 fi
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine: compare throughput and throughput_wall)"
-exec "${pin[@]}" "$bin" "$@"
+[[ ${MATCHING_BENCH_CORE:-1} == 0 ]] || "${pin[@]}" "$bin" "$@"
+
+[[ ${MATCHING_BENCH_SERVICE:-1} == 0 ]] && exit 0
+svc_bench="$BUILD/bench/matching_service_bench"
+svc="$BUILD/bin/matching"
+for b in "$svc_bench" "$svc" "$BUILD/bin/devkafka"; do
+    [[ -x $b ]] || { echo "bench/matching.sh: $b missing, run make build first" >&2; exit 1; }
+done
+N=${MATCHING_BENCH_N:-200000}
+SECONDS_AT_RATE=${MATCHING_BENCH_SECONDS:-10}
+RESTING=${MATCHING_BENCH_RESTING:-1000000}
+# shellcheck source=tests/lib/infra.sh
+source tests/lib/infra.sh
+dir=$(mktemp -d /tmp/bench-matching.XXXXXX)
+svc_pid=
+cleanup() {
+    [[ -n $svc_pid ]] && kill "$svc_pid" 2>/dev/null && wait "$svc_pid" 2>/dev/null
+    infra_stop
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+infra_start "$dir/infra" >/dev/null || { echo "bench/matching.sh: infrastructure did not start" >&2; exit 1; }
+brokers=$TEST_KAFKA_BROKERS
+port=$(free_port)
+
+# 16 markets with BTC-USDT's rules spread over the 8 command partitions,
+# plus BTC-USDT itself for the recovery book.
+markets=()
+{
+    echo '{"markets":['
+    for i in $(seq -w 0 15); do
+        markets+=("M$i-USDT")
+        echo "{\"symbol\":\"M$i-USDT\",\"base_scale\":8,\"quote_scale\":6,\"tick_size\":\"0.010000\",\"lot_size\":\"0.00001000\",\"min_quantity\":\"0.00001000\",\"max_quantity\":\"100.00000000\",\"min_price\":\"0.010000\",\"max_price\":\"10000000.000000\",\"price_band_bps\":1000,\"status\":\"trading\"},"
+    done
+    echo '{"symbol":"BTC-USDT","base_scale":8,"quote_scale":6,"tick_size":"0.010000","lot_size":"0.00001000","min_quantity":"0.00001000","max_quantity":"100.00000000","min_price":"0.010000","max_price":"10000000.000000","price_band_bps":1000,"status":"trading"}]}'
+} >"$dir/markets.json"
+
+svc_env() { # DB GROUP COMMANDS EVENTS TRADES
+    export PORT=$port DATABASE_URL=$1 KAFKA_BROKERS=$brokers MATCHING_GROUP=$2 \
+        MATCHING_COMMANDS_TOPIC=$3 MATCHING_EVENTS_TOPIC=$4 MATCHING_TRADES_TOPIC=$5 \
+        MATCHING_MARKETS_FILE=$dir/markets.json LOG_LEVEL=warn \
+        KAFKA_PROPS="session.timeout.ms=6000;heartbeat.interval.ms=500" \
+        MATCHING_SNAPSHOT_INTERVAL=2s MATCHING_ORDER_CAPACITY=1048576
+}
+wait_ready() {
+    local i
+    for i in $(seq 200); do
+        curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && return 0
+        kill -0 "$svc_pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+metric() { curl -sf "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
+echo "# service: $(nproc) cpus shared by the service, devkafka, PostgreSQL and the load program"
+db=$(infra_new_db matching_bench)
+svc_env "$db" bench-1 exchange.orders.commands exchange.orders.events exchange.trades
+"$svc" >"$dir/matching-1.log" 2>&1 &
+svc_pid=$!
+wait_ready || { echo "bench/matching.sh: matching did not start" >&2; tail -5 "$dir/matching-1.log" >&2; exit 1; }
+MTC_MARKETS=$(IFS=,; echo "${markets[*]}") "$svc_bench" throughput "$brokers" \
+    exchange.orders.commands exchange.orders.events exchange.trades "$N" || true
+MTC_MARKETS=$(IFS=,; echo "${markets[*]}") "$svc_bench" latency "$brokers" \
+    exchange.orders.commands exchange.orders.events exchange.trades 10000 "$SECONDS_AT_RATE" || true
+echo "# service: match latency (in process) p99 bucket data: $(curl -sf "http://127.0.0.1:$port/metrics" | grep -c '^matching_match_latency_seconds_bucket') buckets; snapshots written: $(metric matching_snapshot_duration_seconds_count)"
+kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=
+
+# Recovery: a seeded snapshot of RESTING orders, a first start that loads
+# it, processes a command and writes its own snapshot, SIGKILL, restart.
+db=$(infra_new_db matching_recovery)
+svc_env "$db" bench-r0 bench.recovery.cmds bench.recovery.events bench.recovery.trades
+"$svc" >"$dir/matching-r0.log" 2>&1 &   # runs the migrations, then stops
+svc_pid=$!
+wait_ready && kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=
+"$svc_bench" seed "$brokers" bench.recovery.cmds "$db" "$RESTING"
+export MATCHING_GROUP=bench-r1 MATCHING_BENCH_LOG=$dir/matching-r1.log
+exec 3< <("$svc_bench" recover "$brokers" bench.recovery.cmds bench.recovery.events "$port" "$svc" 2>&1 | sed 's/^BENCH /# first start: BENCH /')
+read -r svc_pid <&3
+cat <&3
+# wait for a snapshot written by the service itself (the whole book)
+for _ in $(seq 300); do
+    [[ $(metric matching_snapshot_duration_seconds_count) =~ ^[1-9] ]] && break
+    sleep 0.1
+done
+echo "# recovery: book depth $(metric 'matching_book_depth{market="BTC-USDT",side="bid"}') bids $(metric 'matching_book_depth{market="BTC-USDT",side="ask"}') asks; service snapshot took $(metric matching_snapshot_duration_seconds_sum) s"
+kill -KILL "$svc_pid"; wait "$svc_pid" 2>/dev/null || true
+export MATCHING_GROUP=bench-r2 MATCHING_BENCH_LOG=$dir/matching-r2.log
+exec 3< <("$svc_bench" recover "$brokers" bench.recovery.cmds bench.recovery.events "$port" "$svc" 2>&1)
+read -r svc_pid <&3
+cat <&3

@@ -295,67 +295,149 @@ static void publish_all(int force)
     }
 }
 
-/* Snapshots every partition that moved (all assigned ones when force):
- * offsets and the dirty books in one transaction. Outputs must have been
- * flushed first. */
-static int snapshot(int force)
+/*
+ * Snapshots. The consumer thread captures (serializes the dirty books and
+ * the partitions' next offsets at one point between batches, so they
+ * agree); a writer thread stores the capture in one transaction, so the
+ * hot path does not wait for PostgreSQL. One capture is in flight at a
+ * time; a failed write makes the next capture include every book.
+ */
+struct snap_job {
+    size_t np, nb;
+    int32_t ids[MAX_PARTS];
+    int64_t nexts[MAX_PARTS];
+    struct store_book *books;
+    uint8_t **bytes;
+    struct mt_market **mks;
+    int64_t t0;
+};
+
+static pthread_t writer;
+static pthread_mutex_t snap_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t snap_cv = PTHREAD_COND_INITIALIZER;
+static struct snap_job *snap_pending; /* handed to the writer */
+static int snap_busy, writer_stop, writer_running;
+static atomic_int snap_retry_all;
+
+static void job_free(struct snap_job *j)
 {
-    static int32_t ids[MAX_PARTS];
-    static int64_t nexts[MAX_PARTS];
-    size_t np = 0;
+    if (!j)
+        return;
+    for (size_t i = 0; j->bytes && i < j->nb; i++)
+        free(j->bytes[i]);
+    free(j->bytes);
+    free(j->books);
+    free(j->mks);
+    free(j);
+}
+
+static int job_write(struct snap_job *j)
+{
+    int rc = store_snapshot_put(mt_cfg.commands_topic, j->ids, j->nexts, j->np, j->books, j->nb);
+    if (rc < 0) {
+        cm_counter_add(mt_m.snap_fail, 1);
+        atomic_store(&snap_retry_all, 1);
+        return -1;
+    }
+    int64_t now = mt_now_ms();
+    for (size_t i = 0; i < j->nb; i++)
+        __atomic_store_n(&j->mks[i]->snap_ok_ms, now, __ATOMIC_RELAXED);
+    cm_histogram_observe(mt_m.snap_time, (double)(now_ns() - j->t0) / 1e9);
+    cm_debug("matching: snapshot of %zu partitions, %zu books", j->np, j->nb);
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&snap_mu);
+    for (;;) {
+        while (!snap_pending && !writer_stop)
+            pthread_cond_wait(&snap_cv, &snap_mu);
+        if (!snap_pending)
+            break;
+        struct snap_job *j = snap_pending;
+        snap_pending = NULL;
+        pthread_mutex_unlock(&snap_mu);
+        job_write(j);
+        job_free(j);
+        pthread_mutex_lock(&snap_mu);
+        snap_busy = 0;
+        pthread_cond_broadcast(&snap_cv);
+    }
+    pthread_mutex_unlock(&snap_mu);
+    return NULL;
+}
+
+/* Captures every partition that moved (all assigned ones when force) and
+ * their dirty books (all when force or after a failed write). Outputs must
+ * have been flushed first. sync=1 waits for any write in flight and
+ * writes this one before returning (revocation, shutdown); sync=0 skips
+ * when a write is still in flight. 0, or -1 (nothing captured/written). */
+static int snapshot(int force, int sync)
+{
+    pthread_mutex_lock(&snap_mu);
+    if (snap_busy && !sync) {
+        pthread_mutex_unlock(&snap_mu);
+        return -1;
+    }
+    while (snap_busy)
+        pthread_cond_wait(&snap_cv, &snap_mu);
+    pthread_mutex_unlock(&snap_mu);
+    int all = force || atomic_exchange(&snap_retry_all, 0);
+    struct snap_job *j = calloc(1, sizeof *j);
+    size_t cap = mt_nmarkets ? mt_nmarkets : 1;
+    if (!j || !(j->books = calloc(cap, sizeof *j->books)) ||
+        !(j->bytes = calloc(cap, sizeof *j->bytes)) || !(j->mks = calloc(cap, sizeof *j->mks)))
+        goto fail;
+    j->t0 = now_ns();
     for (int32_t i = 0; i < MAX_PARTS; i++)
-        if (parts[i].assigned && parts[i].next >= 0 && (parts[i].since_snap > 0 || force))
-            ids[np] = i, nexts[np++] = parts[i].next;
-    if (!np)
+        if (parts[i].assigned && parts[i].next >= 0 && (parts[i].since_snap > 0 || all))
+            j->ids[j->np] = i, j->nexts[j->np++] = parts[i].next;
+    if (!j->np) {
+        job_free(j);
         return 0;
-    int64_t t0 = now_ns();
-    struct store_book *books = calloc(mt_nmarkets ? mt_nmarkets : 1, sizeof *books);
-    uint8_t **bytes = calloc(mt_nmarkets ? mt_nmarkets : 1, sizeof *bytes);
-    size_t nb = 0;
-    int rc = -1;
-    if (!books || !bytes)
-        goto out;
+    }
     for (size_t i = 0; i < mt_nmarkets; i++) {
         struct mt_market *mk = &mt_markets[i];
-        if (!mk->book || !mk->dirty || mk->partition < 0 || !parts[mk->partition].assigned)
+        if (!mk->book || (!mk->dirty && !all) || mk->partition < 0 ||
+            !parts[mk->partition].assigned)
             continue;
         size_t len;
-        if (me_market_snapshot(mk->book, &bytes[nb], &len) < 0)
-            goto out;
-        books[nb] = (struct store_book){mk->symbol, mk->partition, me_market_seq(mk->book),
-                                        bytes[nb], len};
-        nb++;
+        if (me_market_snapshot(mk->book, &j->bytes[j->nb], &len) < 0)
+            goto fail;
+        j->books[j->nb] = (struct store_book){mk->symbol, mk->partition,
+                                              me_market_seq(mk->book), j->bytes[j->nb], len};
+        j->mks[j->nb++] = mk;
     }
-    if (store_snapshot_put(mt_cfg.commands_topic, ids, nexts, np, books, nb) < 0)
-        goto out;
-    rc = 0;
-    int64_t now = mt_now_ms();
-    for (size_t i = 0; i < np; i++)
-        parts[ids[i]].since_snap = 0;
-    for (size_t i = 0; i < mt_nmarkets; i++) {
-        struct mt_market *mk = &mt_markets[i];
-        if (mk->partition >= 0 && parts[mk->partition].assigned) {
-            mk->dirty = 0;
-            __atomic_store_n(&mk->snap_ok_ms, now, __ATOMIC_RELAXED);
-        }
-    }
-    cm_histogram_observe(mt_m.snap_time, (double)(now_ns() - t0) / 1e9);
-    cm_debug("matching: snapshot of %zu partitions, %zu books", np, nb);
-out:
-    if (rc < 0)
-        cm_counter_add(mt_m.snap_fail, 1);
-    for (size_t i = 0; bytes && i < nb; i++)
-        free(bytes[i]);
-    free(bytes);
-    free(books);
+    for (size_t i = 0; i < j->np; i++)
+        parts[j->ids[i]].since_snap = 0;
+    for (size_t i = 0; i < j->nb; i++)
+        j->mks[i]->dirty = 0;
     last_snap_ms = mt_now_ms();
-    return rc;
+    if (sync || !writer_running) {
+        int rc = job_write(j);
+        job_free(j);
+        return rc;
+    }
+    pthread_mutex_lock(&snap_mu);
+    snap_busy = 1;
+    snap_pending = j;
+    pthread_cond_signal(&snap_cv);
+    pthread_mutex_unlock(&snap_mu);
+    return 0;
+fail:
+    cm_counter_add(mt_m.snap_fail, 1);
+    atomic_store(&snap_retry_all, 1);
+    job_free(j);
+    last_snap_ms = mt_now_ms();
+    return -1;
 }
 
 static void maybe_snapshot(void)
 {
     int due = mt_now_ms() - last_snap_ms >= mt_cfg.snapshot_interval_ms;
-    int any = 0;
+    int any = atomic_load(&snap_retry_all);
     for (int32_t i = 0; i < MAX_PARTS; i++) {
         if (!parts[i].assigned || !parts[i].since_snap)
             continue;
@@ -364,7 +446,7 @@ static void maybe_snapshot(void)
             due = 1;
     }
     if (any && due)
-        snapshot(0);
+        snapshot(0, 0);
 }
 
 /* ---- loading ------------------------------------------------------- */
@@ -437,7 +519,7 @@ static void on_rebalance(void *ctx, int assigned, struct cm_kafka_partition *ps,
         /* Everything handled must be delivered before the consumer commits
          * it right after we return; then hand over a fresh snapshot. */
         if (flush_outputs() == 0)
-            snapshot(1);
+            snapshot(1, 1);
         for (size_t i = 0; i < n; i++)
             if (ps[i].partition >= 0 && ps[i].partition < MAX_PARTS)
                 parts[ps[i].partition].assigned = 0;
@@ -497,13 +579,21 @@ static void *consume_main(void *arg)
     while (!atomic_load(&stop_flag)) {
         batch_cmds = 0;
         int r = cm_kafka_consumer_poll(consumer, 100, handle, NULL);
+        int64_t t0 = now_ns();
         while (r == 1 && batch_cmds < mt_cfg.batch_max && !atomic_load(&stop_flag))
             r = cm_kafka_consumer_poll(consumer, 0, handle, NULL);
+        int64_t t1 = now_ns();
+        size_t nout = nrefs;
         if (nrefs && flush_outputs() < 0)
             break; /* stopping mid-outage: commit nothing */
+        int64_t t2 = now_ns();
         if (batch_cmds) {
             mt_crash_point(MT_CRASH_PRODUCED);
             cm_kafka_consumer_commit_done(consumer);
+            cm_debug("matching: batch of %" PRId64 " commands, %zu events: apply %.3f ms, "
+                     "produce %.3f ms, commit %.3f ms",
+                     batch_cmds, nout, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+                     (double)(now_ns() - t2) / 1e6);
         }
         publish_all(0);
         maybe_snapshot();
@@ -515,7 +605,7 @@ static void *consume_main(void *arg)
         }
     }
     if (!atomic_load(&failed) && nrefs == 0)
-        snapshot(0);
+        snapshot(0, 1);
     return NULL;
 }
 
@@ -547,6 +637,9 @@ int events_start(void)
         cm_error("matching: kafka consumer: %s", err);
         return -1;
     }
+    if (pthread_create(&writer, NULL, writer_main, NULL) != 0)
+        return -1;
+    writer_running = 1;
     if (pthread_create(&thread, NULL, consume_main, NULL) != 0)
         return -1;
     running = 1;
@@ -559,6 +652,14 @@ void events_stop(void)
     if (running)
         pthread_join(thread, NULL);
     running = 0;
+    if (writer_running) {
+        pthread_mutex_lock(&snap_mu);
+        writer_stop = 1;
+        pthread_cond_signal(&snap_cv);
+        pthread_mutex_unlock(&snap_mu);
+        pthread_join(writer, NULL);
+        writer_running = 0;
+    }
     if (consumer && nrefs == 0)
         cm_kafka_consumer_close(consumer);
     consumer = NULL;

@@ -18,4 +18,4 @@ $(eval $(call integration_test,matching_itest,services/matching/tests/itest_matc
 
 # Run by bench/matching.sh (make bench-matching), never by the tests.
 $(eval $(call bench_program,matching_core_bench,bench/matching/core_bench.c $(MATCHING_CORE_SRCS)))
-
+$(eval $(call bench_program,matching_service_bench,bench/matching/service_bench.c services/matching/tests/mt_client.c $(MATCHING_CORE_SRCS)))

@@ -249,7 +249,7 @@ static pid_t start(const char *name, int port, const char *cmds, const char *evs
     snprintf(e[4], sizeof e[4], "MATCHING_COMMANDS_TOPIC=%s", cmds);
     snprintf(e[5], sizeof e[5], "MATCHING_EVENTS_TOPIC=%s", evs);
     snprintf(e[6], sizeof e[6], "MATCHING_TRADES_TOPIC=%s", trs);
-    snprintf(e[7], sizeof e[7], "MATCHING_GROUP=%s", group);
+    snprintf(e[7], sizeof e[7], "MATCHING_GROUP=%s.%d.%lld", group, (int)getpid(), (long long)now_ms());
     snprintf(e[8], sizeof e[8], "MATCHING_MARKETS_FILE=%s", markets_file);
     snprintf(e[9], sizeof e[9], "MATCHING_CRASH_POINT=%s", crash);
     snprintf(e[10], sizeof e[10], "MATCHING_CRASH_AFTER=%s", after);
@@ -294,6 +294,14 @@ static void check_stream(const char *what, const struct stream *s)
 }
 
 static rd_kafka_t *producer;
+/* Topics of this run (unique, so a reused broker does not mix runs). */
+static char topic_names[6][64];
+#define T_CMDS_A topic_names[0]
+#define T_EV_A topic_names[1]
+#define T_TR_A topic_names[2]
+#define T_CMDS_B topic_names[3]
+#define T_EV_B topic_names[4]
+#define T_TR_B topic_names[5]
 
 static int setup(void **state)
 {
@@ -302,12 +310,18 @@ static int setup(void **state)
     build_expected();
     producer = mtc_producer(brokers, 5);
     assert_non_null(producer);
-    static const char *const topics[] = {"mt.cmds.a", "mt.events.a", "mt.trades.a",
-                                         "mt.cmds.b", "mt.events.b", "mt.trades.b"};
+    static const char *const kinds[] = {"cmds.a", "events.a", "trades.a",
+                                        "cmds.b", "events.b", "trades.b"};
+    const char *topics[6];
+    for (int i = 0; i < 6; i++) {
+        snprintf(topic_names[i], sizeof topic_names[i], "mt.%d.%lld.%s", (int)getpid(),
+                 (long long)now_ms(), kinds[i]);
+        topics[i] = topic_names[i];
+    }
     /* The mock creates a topic (4 partitions) on its first message: the
      * output topics get a marker the readers skip. */
     for (int i = 0; i < 6; i++)
-        if (strstr(topics[i], "cmds") == NULL)
+        if (strstr(topics[i], ".cmds.") == NULL)
             assert_int_equal(mtc_produce(producer, topics[i], "x", "{}", 2), 0);
     assert_int_equal(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     return 0;
@@ -372,12 +386,12 @@ static void check_book(int port)
 static void test_uninterrupted(void **state)
 {
     (void)state;
-    produce_range(producer, "mt.cmds.a", 0, NCMD);
+    produce_range(producer, T_CMDS_A, 0, NCMD);
     int port = free_port();
-    pid_t pid = start("matching-a", port, "mt.cmds.a", "mt.events.a", "mt.trades.a", "mt-a",
+    pid_t pid = start("matching-a", port, T_CMDS_A, T_EV_A, T_TR_A, "mt-a",
                       "none", "1");
     assert_int_equal(wait_service(pid, port, "matching-a", 20000), 0);
-    static const char *const topics[] = {"mt.events.a", "mt.trades.a", NULL};
+    const char *const topics[] = {T_EV_A, T_TR_A, NULL};
     struct mtc_reader *r = mtc_reader_open(brokers, topics);
     assert_non_null(r);
     struct stream s = {0};
@@ -410,44 +424,44 @@ static void expect_killed(pid_t pid, const char *what)
 static void test_crash_recovery(void **state)
 {
     (void)state;
-    produce_range(producer, "mt.cmds.b", 0, NCMD - TAIL);
-    static const char *const topics[] = {"mt.events.b", "mt.trades.b", NULL};
+    produce_range(producer, T_CMDS_B, 0, NCMD - TAIL);
+    const char *const topics[] = {T_EV_B, T_TR_B, NULL};
     struct mtc_reader *r = mtc_reader_open(brokers, topics);
     assert_non_null(r);
     struct stream s = {0};
     int port = free_port();
 
     /* 1: mid-batch, 700 commands applied and nothing of them produced */
-    pid_t pid = start("matching-b1", port, "mt.cmds.b", "mt.events.b", "mt.trades.b", "mt-b1",
+    pid_t pid = start("matching-b1", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b1",
                       "applied", "700");
     expect_killed(pid, "applied");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 1 (mid-batch): %zu distinct events out\n", present(&s));
     /* 2: after the 4th delivered batch, before its offsets are committed */
-    pid = start("matching-b2", port, "mt.cmds.b", "mt.events.b", "mt.trades.b", "mt-b2",
+    pid = start("matching-b2", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b2",
                 "produced", "4");
     expect_killed(pid, "produced");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 2 (produced, not committed): %zu distinct events out\n", present(&s));
     /* 3: inside the 3rd snapshot transaction (rows written, no COMMIT) */
-    pid = start("matching-b3", port, "mt.cmds.b", "mt.events.b", "mt.trades.b", "mt-b3",
+    pid = start("matching-b3", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b3",
                 "snapshot", "3");
     expect_killed(pid, "snapshot");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 3 (in a snapshot): %zu distinct events out\n", present(&s));
     /* 4: from outside while the tail of the stream arrives */
-    pid = start("matching-b4", port, "mt.cmds.b", "mt.events.b", "mt.trades.b", "mt-b4", "none",
+    pid = start("matching-b4", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b4", "none",
                 "1");
     assert_int_equal(wait_service(pid, port, "matching-b4", 20000), 0);
     size_t before = present(&s);
-    produce_range(producer, "mt.cmds.b", NCMD - TAIL, NCMD);
+    produce_range(producer, T_CMDS_B, NCMD - TAIL, NCMD);
     read_until(r, &s, before + 1000, 20000);
     kill(pid, SIGKILL);
     assert_int_equal(wait_exit(pid, 10000), 128 + SIGKILL);
     printf("# after kill 4 (external SIGKILL): %zu distinct events out\n", present(&s));
     assert_false(complete(&s));
     /* 5: the last restart finishes the stream */
-    pid = start("matching-b5", port, "mt.cmds.b", "mt.events.b", "mt.trades.b", "mt-b5", "none",
+    pid = start("matching-b5", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b5", "none",
                 "1");
     assert_int_equal(wait_service(pid, port, "matching-b5", 20000), 0);
     read_until(r, &s, 0, 40000);

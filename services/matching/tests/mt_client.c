@@ -29,6 +29,9 @@ rd_kafka_t *mtc_producer(const char *brokers, int linger_ms)
     snprintf(v, sizeof v, "%d", linger_ms);
     rd_kafka_conf_set(c, "linger.ms", v, err, sizeof err);
     rd_kafka_conf_set(c, "enable.idempotence", "true", err, sizeof err);
+    /* pipelined requests to several partitions of the mock broker are
+     * answered ~40 ms late (see services/matching/config.c) */
+    rd_kafka_conf_set(c, "max.in.flight", "1", err, sizeof err);
     rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000", err, sizeof err);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (!p)
@@ -163,17 +166,22 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+static const char *const default_markets[] = {"BTC-USDT", "ETH-USDT"};
+const char *const *mtc_markets = default_markets;
+int mtc_nmarkets = 2;
+uint64_t mtc_order_base = 1000;
+
 size_t mtc_command(uint64_t seed, size_t i, int bad, char *buf, size_t n, const char **market)
 {
     uint64_t r = mix(seed ^ mix(i));
-    int m = (int)(r & 1);
-    *market = m ? "ETH-USDT" : "BTC-USDT";
+    int m = mtc_nmarkets == 2 ? (int)(r & 1) : (int)((r >> 56) % (uint64_t)mtc_nmarkets);
+    *market = mtc_markets[m];
     /* prices in whole cents around 30000.00 (BTC) / 2000.00 (ETH) */
-    int64_t mid = m ? 200000 : 3000000;
+    int64_t mid = strcmp(*market, "ETH-USDT") == 0 ? 200000 : 3000000;
     int64_t off = (int64_t)((r >> 8) % 41) - 20; /* cents from mid */
     int side = (int)((r >> 16) & 1);
     int kind = (int)((r >> 20) % 100);
-    uint64_t order = 1000 + i; /* unique per command */
+    uint64_t order = mtc_order_base + i; /* unique per command */
     uint64_t user = 1 + order % 50;
     const char *ts = "2026-11-21T12:00:00.123456Z";
     int len;

@@ -28,11 +28,14 @@ typedef void (*mtc_msg_fn)(void *ctx, const char *topic, const void *v, size_t l
 size_t mtc_reader_poll(struct mtc_reader *r, int timeout_ms, mtc_msg_fn fn, void *ctx);
 void mtc_reader_close(struct mtc_reader *r);
 
-/* Deterministic command stream over BTC-USDT and ETH-USDT (markets.json
- * rules): limit orders near a random-walking mid, cancels of open orders,
+/* Deterministic command stream over mtc_markets (BTC-USDT-like rules;
+ * ETH-USDT's mid is lower): limit orders near a random-walking mid, cancels of open orders,
  * market orders; with bad=1 a few malformed commands are mixed in. Writes
  * command i (0-based) as JSON into buf (size n); returns its length and the
  * market (key) in *market. */
+extern const char *const *mtc_markets; /* default {"BTC-USDT","ETH-USDT"} */
+extern int mtc_nmarkets;
+extern uint64_t mtc_order_base; /* order id of command 0 (default 1000) */
 size_t mtc_command(uint64_t seed, size_t i, int bad, char *buf, size_t n, const char **market);
 
 #endif
