@@ -72,6 +72,7 @@ for attempt in 1 2 3; do
         WALLET_EVENTS_TOPIC="bench.wallet.events.$$" WALLET_CONSUMER_GROUP="bench-$$" \
         WITHDRAW_STREAM="bench:withdrawals:$$" HOLD_RECONCILE_AFTER=1h \
         WITHDRAW_DAILY_LIMIT_USDT=100000000 WITHDRAW_APPROVAL_ABOVE_USDT=100000000 \
+        HTTP_THREADS="${WALLET_BENCH_HTTP_THREADS:-4}" \
         "$BIN/wallet" >"$TMP/wallet.log" 2>&1 &
     WPID=$!
     W=http://127.0.0.1:$PORT

@@ -55,7 +55,7 @@ int wallet_config_load(struct wallet_config *c)
     c->withdraw_stream = cm_config_string(&cfg, "WITHDRAW_STREAM", "wallet:withdrawals");
     c->withdraw_group = cm_config_string(&cfg, "WITHDRAW_GROUP", "wallet-workers");
     c->log_level = cm_config_enum(&cfg, "LOG_LEVEL", "info", "debug|info|warn|error");
-    c->threads = (unsigned)cm_config_int(&cfg, "HTTP_THREADS", "8", 1, 64);
+    c->threads = (unsigned)cm_config_int(&cfg, "HTTP_THREADS", "4", 1, 64);
     c->db_conns = (int)cm_config_int(&cfg, "DB_POOL_SIZE", "16", 4, 100);
     c->maker_fee_bps = cm_config_int(&cfg, "MAKER_FEE_BPS", "10", 0, 1000);
     c->taker_fee_bps = cm_config_int(&cfg, "TAKER_FEE_BPS", "20", 0, 1000);
