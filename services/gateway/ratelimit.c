@@ -269,7 +269,10 @@ static void lease_store(struct gw_limiter *l, int n, char keys[][KEY_MAX], const
     pthread_mutex_lock(&l->mu);
     for (int i = 0; i < n; i++) {
         struct lease *s = lease_slot(l, keys[i], 1);
-        s->left = granted[i] > 1 ? granted[i] - 1 : 0;
+        /* Threads that missed at the same moment each brought a lease:
+         * pool them rather than drop tokens already taken from Redis. */
+        long keep = s->exp_ms > now ? s->left : 0;
+        s->left = keep + (granted[i] > 1 ? granted[i] - 1 : 0);
         s->exp_ms = now + GW_LEASE_MS;
         s->take = *take;
     }
