@@ -130,6 +130,10 @@ use_overrides() {
     lab_reads_overrides && return 0
     wrapper_installed "$s" && return 0
     sed -i "s#^command=bash .*/scripts/lab.sh exec $s\$#command=bash $LABS_ROOT/lib/exec-service.sh $s#" "$LAB_DIR/supervisord.conf"
+    if ! wrapper_installed "$s"; then
+        warn "cannot apply configuration overrides to $s: its supervisor program is not 'bash .../scripts/lab.sh exec $s'"
+        return 1
+    fi
     ctl reread >/dev/null && ctl update "$s" >/dev/null
 }
 # drop_overrides SERVICE: back to the lab's own command line (restarts it if it changed).
@@ -162,9 +166,13 @@ load_start() {
     local name=$1 secs=$2; shift 2
     mkdir -p "$(load_dir)"
     load_stop "$name"
-    setsid bash -c 'end=$(( $(date +%s) + $1 )); shift
-        while [ "$(date +%s)" -lt "$end" ]; do "$@" || sleep 0.5; done' \
-        labctl-load "$secs" "$@" >>"$(load_dir)/$name.log" 2>&1 </dev/null &
+    # Ends at its deadline, or as soon as the lab's supervisor is gone (make down).
+    setsid bash -c 'end=$(( $(date +%s) + $1 )); sup=$2; shift 2
+        while [ "$(date +%s)" -lt "$end" ] && { [ -z "$sup" ] || kill -0 "$(cat "$sup" 2>/dev/null)" 2>/dev/null; }; do
+            "$@" || sleep 0.5
+        done' \
+        labctl-load "$secs" "$([ -f "$LAB_DIR/supervisord.pid" ] && echo "$LAB_DIR/supervisord.pid")" "$@" \
+        >>"$(load_dir)/$name.log" 2>&1 </dev/null &
     echo $! >"$(load_dir)/$name.pid"
 }
 load_stop() {
@@ -278,7 +286,7 @@ gw_override_routes() {
     gw_apply_overrides
 }
 gw_apply_overrides() {
-    if wrapper_installed gateway || lab_reads_overrides; then svc_restart gateway; else use_overrides gateway; fi
+    if wrapper_installed gateway || lab_reads_overrides; then svc_restart gateway; else use_overrides gateway || return 1; fi
     wait_ready gateway 30
 }
 load_running() { local f; f="$(load_dir)/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }

@@ -73,6 +73,8 @@ grep -q 'last hint' <<<"$h3" && [ "$(grep -c '^## Hint' <<<"$h4")" = "$(grep -c 
 out=$("$LABCTL" start catalog-product-error 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q "not running" <<<"$out" && ok "start refuses when the lab is not running, and says so" || not_ok "start refuses without a lab (rc $rc: $out)"
 [ ! -f "$LAB_DIR/labs/active" ] && ok "a refused start leaves no active scenario" || not_ok "a refused start leaves no active scenario"
+"$LABCTL" check wallet-not-ready >/dev/null 2>&1; rc=$?
+{ [ $rc -eq 2 ] || [ $rc -eq 3 ]; } && ok "check of a local scenario without a lab: exit 2 (or 3 when not built), never 0" || not_ok "check without a lab (got $rc)"
 check "status reports a stopped lab" bash -c "'$LABCTL' status | grep -q 'not running'"
 check "env derives URLs from LAB_PORT_OFFSET like scripts/lab.sh" bash -c "'$LABCTL' env | grep -qx 'export GATEWAY_URL=http://127.0.0.1:38079'"
 check "reset is safe without a lab, twice" bash -c "'$LABCTL' reset && '$LABCTL' reset"

@@ -2,7 +2,7 @@
 # mistyped WALLET_TRADES_TOPIC, settles none of them.
 sc_start() {
     override_set wallet WALLET_TRADES_TOPIC exchange.trade
-    if wrapper_installed wallet || lab_reads_overrides; then svc_restart wallet; else use_overrides wallet; fi
+    if wrapper_installed wallet || lab_reads_overrides; then svc_restart wallet; else use_overrides wallet || return 1; fi
     wait_ready wallet 30 || return 1
     load_start trades "$LABCTL_LOAD_SECONDS" bash "$LABS_ROOT/lib/trade-load.sh"
 }
