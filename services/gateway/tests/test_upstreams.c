@@ -211,6 +211,24 @@ static void shipped_routes_file(void **state)
     assert_null(gw_routes_match(&rt, "/v1/auth/login"));
 }
 
+/* The bench variant keeps the lab's routes, only the limits differ. */
+static void bench_routes_file(void **state)
+{
+    (void)state;
+    struct gw_routes lab, bench;
+    char err[320] = "";
+    if (gw_routes_load("services/gateway/routes.json", &lab, err, sizeof err) < 0 ||
+        gw_routes_load("bench/gateway/routes-unlimited.json", &bench, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(lab.nroutes, bench.nroutes);
+    for (int i = 0; i < lab.nroutes; i++) {
+        assert_string_equal(lab.routes[i].prefix, bench.routes[i].prefix);
+        assert_string_equal(lab.upstreams[lab.routes[i].upstream].env,
+                            bench.upstreams[bench.routes[i].upstream].env);
+        assert_int_equal(lab.routes[i].auth, bench.routes[i].auth);
+    }
+}
+
 static void load_errors(void **state)
 {
     (void)state;
@@ -223,10 +241,10 @@ static void load_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_good),  cmocka_unit_test(matches_longest_prefix_on_segments),
-        cmocka_unit_test(rewrites),     cmocka_unit_test(rejects_bad_documents),
-        cmocka_unit_test(resolves_env), cmocka_unit_test(shipped_routes_file),
-        cmocka_unit_test(load_errors),
+        cmocka_unit_test(parses_good),       cmocka_unit_test(matches_longest_prefix_on_segments),
+        cmocka_unit_test(rewrites),          cmocka_unit_test(rejects_bad_documents),
+        cmocka_unit_test(resolves_env),      cmocka_unit_test(shipped_routes_file),
+        cmocka_unit_test(bench_routes_file), cmocka_unit_test(load_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
