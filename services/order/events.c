@@ -171,6 +171,7 @@ static void *relay(void *arg)
         }
         pthread_mutex_unlock(&g.mu);
     }
+    store_relay_release(); /* another replica may take over at once */
     return NULL;
 }
 

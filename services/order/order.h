@@ -181,12 +181,15 @@ struct outbox_row {
     char key[32];
     char *payload; /* owned */
 };
-/* Runs fn over the oldest unsent rows (at most max) while holding the relay
- * lock, marking sent the first *delivered rows fn reports. One relay at a
- * time across replicas (transaction-scoped advisory lock). Returns rows
- * marked, or -1. */
+/* Runs fn over the oldest unsent rows (at most max) and marks sent the
+ * first rows fn reports delivered. One relay at a time across replicas: a
+ * session advisory lock on the relay's own connection (0 when another
+ * replica holds it). No transaction stays open while fn publishes. Returns
+ * rows marked, or -1. Relay thread only. */
 typedef size_t (*outbox_publish_fn)(void *ctx, struct outbox_row *rows, size_t n);
 int store_outbox_relay(size_t max, outbox_publish_fn fn, void *ctx);
+/* Gives up the relay lock and connection (the relay thread, on exit). */
+void store_relay_release(void);
 
 /* ---- catalog_client.c */
 enum {

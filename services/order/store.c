@@ -14,6 +14,11 @@
 #include "common/banned.h"
 
 static struct cm_db_pool *g_pool;
+/* The relay's own connection (a pool of one): it holds the session
+ * advisory lock that makes it the only relay across replicas. Used only by
+ * the relay thread. */
+static struct cm_db_pool *g_relay_pool;
+static struct cm_db_conn *g_relay_conn;
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define ORDER_COLS                                                                                 \
@@ -31,8 +36,13 @@ int store_open(const char *url, const char *migrations_dir, int conns)
                                     .application_name = "order"};
     char err[256];
     g_pool = cm_db_pool_open(&cfg, err, sizeof err);
-    if (!g_pool) {
+    cfg.max_conns = 1;
+    cfg.application_name = "order-relay";
+    g_relay_pool = g_pool ? cm_db_pool_open(&cfg, err, sizeof err) : NULL;
+    if (!g_pool || !g_relay_pool) {
         cm_error("order: database pool: %s", err);
+        cm_db_pool_close(g_pool);
+        g_pool = NULL;
         return -1;
     }
     return 0;
@@ -40,6 +50,9 @@ int store_open(const char *url, const char *migrations_dir, int conns)
 
 void store_close(void)
 {
+    store_relay_release();
+    cm_db_pool_close(g_relay_pool);
+    g_relay_pool = NULL;
     cm_db_pool_close(g_pool);
     g_pool = NULL;
 }
@@ -436,35 +449,58 @@ int store_release_done(int64_t order_id, int ok)
 }
 
 /* ---- outbox */
+void store_relay_release(void)
+{
+    /* the session ends with the connection's return only if it is broken;
+     * unlock explicitly so another replica can take over at once */
+    if (g_relay_conn) {
+        cm_db_exec(g_relay_conn, "SELECT pg_advisory_unlock(hashtext('order.outbox'))", 0, NULL,
+                   NULL);
+        cm_db_release(g_relay_pool, g_relay_conn);
+        g_relay_conn = NULL;
+    }
+}
+
+/* The relay connection holding the lock, or NULL (another replica relays,
+ * or the database is unreachable). */
+static struct cm_db_conn *relay_conn(void)
+{
+    if (g_relay_conn)
+        return g_relay_conn;
+    struct cm_db_conn *c = cm_db_acquire(g_relay_pool, 1000);
+    if (!c)
+        return NULL;
+    PGresult *res =
+        cm_db_query(c, "SELECT pg_try_advisory_lock(hashtext('order.outbox'))", 0, NULL);
+    int mine = res && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (res)
+        PQclear(res);
+    if (!mine) {
+        cm_db_release(g_relay_pool, c);
+        return NULL;
+    }
+    g_relay_conn = c;
+    return c;
+}
+
 int store_outbox_relay(size_t max, outbox_publish_fn fn, void *ctx)
 {
-    struct cm_db_conn *c = cm_db_acquire(g_pool, 1000);
+    /* No transaction is held while publishing: the session lock (not a
+     * transaction) keeps this the only relay, and rows are marked sent in
+     * a statement of their own after the delivery reports. */
+    struct cm_db_conn *c = relay_conn();
     if (!c)
-        return -1;
+        return 0;
     int rc = -1;
-    PGresult *res = NULL;
     struct outbox_row *rows = NULL;
     size_t n = 0;
-    if (cm_db_exec(c, "BEGIN", 0, NULL, NULL) < 0)
-        goto out;
-    /* One relay at a time (replicas): the lock ends with the transaction. */
-    res = cm_db_query(c, "SELECT pg_try_advisory_xact_lock(hashtext('order.outbox'))", 0, NULL);
-    if (!res)
-        goto out;
-    int mine = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    res = NULL;
-    if (!mine) {
-        rc = 0;
-        goto out;
-    }
     char lim[24];
     snprintf(lim, sizeof lim, "%zu", max);
     const char *p[1] = {lim};
-    res = cm_db_query(c,
-                      "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL"
-                      " ORDER BY id LIMIT $1::int",
-                      1, p);
+    PGresult *res = cm_db_query(c,
+                                "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL"
+                                " ORDER BY id LIMIT $1::int",
+                                1, p);
     if (!res)
         goto out;
     int rows_n = PQntuples(res);
@@ -484,6 +520,8 @@ int store_outbox_relay(size_t max, outbox_publish_fn fn, void *ctx)
         if (!rows[i].payload)
             goto out;
     }
+    PQclear(res);
+    res = NULL;
     size_t delivered = fn(ctx, rows, n);
     if (delivered > 0) {
         /* Exactly the rows published: a row with a smaller id may commit
@@ -495,12 +533,13 @@ int store_outbox_relay(size_t max, outbox_publish_fn fn, void *ctx)
             brc |= cm_buf_printf(&ids, "%s%lld", i ? "," : "", (long long)rows[i].id);
         brc |= cm_buf_puts(&ids, "}");
         const char *p2[1] = {ids.data};
-        if (brc || cm_db_exec(c, "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                              1, p2, NULL) < 0) {
-            cm_buf_release(&ids);
-            goto out;
-        }
+        int urc =
+            brc ? -1
+                : cm_db_exec(c, "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", 1,
+                             p2, NULL);
         cm_buf_release(&ids);
+        if (urc < 0)
+            goto out; /* published but not marked: sent again later (at least once) */
     }
     rc = (int)delivered;
 out:
@@ -509,8 +548,9 @@ out:
     for (size_t i = 0; i < n; i++)
         free(rows[i].payload);
     free(rows);
-    if (cm_db_exec(c, rc >= 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL) < 0)
-        rc = -1;
-    cm_db_release(g_pool, c);
+    /* after an error drop the connection: a broken session has lost the
+     * lock anyway; a live one gives it up and the next round retakes it */
+    if (rc < 0)
+        store_relay_release();
     return rc;
 }
