@@ -93,7 +93,10 @@ MTC_MARKETS=$(IFS=,; echo "${markets[*]}") "$svc_bench" throughput "$brokers" \
     exchange.orders.commands exchange.orders.events exchange.trades "$N" || true
 MTC_MARKETS=$(IFS=,; echo "${markets[*]}") "$svc_bench" latency "$brokers" \
     exchange.orders.commands exchange.orders.events exchange.trades 10000 "$SECONDS_AT_RATE" || true
-echo "# service: match latency (in process) p99 bucket data: $(curl -sf "http://127.0.0.1:$port/metrics" | grep -c '^matching_match_latency_seconds_bucket') buckets; snapshots written: $(metric matching_snapshot_duration_seconds_count)"
+# the comparison: one Kafka hop at the same rate, no matching (the service
+# path has two hops: command in, trade out)
+"$svc_bench" hop "$brokers" bench.hop 10000 "$SECONDS_AT_RATE" || true
+echo "# service: in-process apply time per command (matching_match_latency_seconds) mean $(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^matching_match_latency_seconds_sum/ {s+=$2} /^matching_match_latency_seconds_count/ {n+=$2} END {if (n) printf "%.2f us over %d commands", s/n*1e6, n}'); snapshots written: $(metric matching_snapshot_duration_seconds_count)"
 kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=
 
 # Recovery: a seeded snapshot of RESTING orders, a first start that loads
@@ -119,3 +122,4 @@ export MATCHING_GROUP=bench-r2 MATCHING_BENCH_LOG=$dir/matching-r2.log
 exec 3< <("$svc_bench" recover "$brokers" bench.recovery.cmds bench.recovery.events "$port" "$svc" 2>&1)
 read -r svc_pid <&3
 cat <&3
+exit 0

@@ -12,6 +12,9 @@
  *       open loop at RATE commands/s (sleeping to each scheduled send
  *       time); latency of a command = first trade naming it as taker seen
  *       by the reader - its scheduled send time; prints p50/p99/p99.9.
+ *   hop BROKERS TOPIC RATE SECONDS
+ *       the comparison: the same open loop through one Kafka hop only
+ *       (produce to TOPIC, consume it), no matching in between.
  *   seed BROKERS CMDS DATABASE_URL ORDERS
  *       builds a BTC-USDT book of ORDERS resting orders in-process, sends
  *       one command to learn the market's partition and offset, and
@@ -183,15 +186,28 @@ struct lat {
     uint8_t *seen;
 };
 
+static int hop_mode;
+
 static void lat_msg(void *ctx, const char *topic, const void *v, size_t len, int64_t ts)
 {
     (void)topic, (void)ts;
     struct lat *l = ctx;
     int64_t now = now_ns();
-    const char *p = memmem(v, len, "\"taker_order_id\":\"", 18);
-    if (!p)
-        return;
-    uint64_t id = strtoull(p + 18, NULL, 10);
+    uint64_t id;
+    if (hop_mode) { /* "hop <order id>": the raw Kafka baseline */
+        if (len < 5 || memcmp(v, "hop ", 4) != 0)
+            return;
+        char t[32];
+        size_t n = len - 4 < sizeof t - 1 ? len - 4 : sizeof t - 1;
+        memcpy(t, (const char *)v + 4, n);
+        t[n] = 0;
+        id = strtoull(t, NULL, 10);
+    } else {
+        const char *p = memmem(v, len, "\"taker_order_id\":\"", 18);
+        if (!p)
+            return;
+        id = strtoull(p + 18, NULL, 10);
+    }
     if (id < l->base_order || id - l->base_order >= l->n)
         return;
     size_t i = (size_t)(id - l->base_order);
@@ -261,6 +277,10 @@ static int latency(const char *brokers, const char *cmds, const char *evs, const
         sleep_until(at);
         const char *market;
         size_t len = mtc_command(seed, i, 0, buf, sizeof buf, &market);
+        if (hop_mode) {
+            int n = snprintf(buf, sizeof buf, "hop %" PRIu64, l.base_order + i);
+            len = (size_t)n;
+        }
         struct timespec rt;
         clock_gettime(CLOCK_REALTIME, &rt);
         __atomic_store_n(&l.sent_rt[i], (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000,
@@ -280,16 +300,23 @@ static int latency(const char *brokers, const char *cmds, const char *evs, const
     }
     qsort(l.samples, l.ns, sizeof *l.samples, cmp64);
     qsort(l.svc, l.ns, sizeof *l.svc, cmp64);
-    printf("# latency: send to the trade's Kafka timestamp (matching's produce call), ms "
+    if (!hop_mode)
+        printf("# latency: send to the trade's Kafka timestamp (matching's produce call), ms "
            "resolution: p50 %" PRId64 " ms p99 %" PRId64 " ms\n",
            l.svc[l.ns / 2], l.svc[l.ns * 99 / 100]);
     double p50 = (double)l.samples[l.ns / 2] / 1e6, p99 = (double)l.samples[l.ns * 99 / 100] / 1e6,
            p999 = (double)l.samples[l.ns * 999 / 1000] / 1e6,
            max = (double)l.samples[l.ns - 1] / 1e6;
-    printf("# latency: %zu commands at %d/s open loop, %zu taker orders traded; command to "
+    if (!hop_mode)
+        printf("# latency: %zu commands at %d/s open loop, %zu taker orders traded; command to "
            "first trade event: p50 %.3f ms p99 %.3f ms p99.9 %.3f ms max %.3f ms\n",
            l.n, rate, l.ns, p50, p99, p999, max);
-    printf("BENCH matching.service.p99 %.3f ms\n", p99);
+    if (hop_mode)
+        printf("# baseline, one Kafka hop (produce -> consume, no matching) at %d/s: p50 %.3f ms "
+               "p99 %.3f ms p99.9 %.3f ms max %.3f ms\n",
+               rate, p50, p99, p999, max);
+    else
+        printf("BENCH matching.service.p99 %.3f ms\n", p99);
     mtc_reader_close(r);
     rd_kafka_destroy(p);
     free(l.sent), free(l.samples), free(l.seen), free(l.sent_rt), free(l.svc);
@@ -504,6 +531,11 @@ int main(int argc, char **argv)
         return throughput(argv[2], argv[3], argv[4], argv[5], (size_t)strtol(argv[6], NULL, 10));
     if (argc == 8 && strcmp(argv[1], "latency") == 0)
         return latency(argv[2], argv[3], argv[4], argv[5], (int)strtol(argv[6], NULL, 10), (int)strtol(argv[7], NULL, 10));
+    if (argc == 6 && strcmp(argv[1], "hop") == 0) {
+        hop_mode = 1;
+        return latency(argv[2], argv[3], argv[3], argv[3], (int)strtol(argv[4], NULL, 10),
+                       (int)strtol(argv[5], NULL, 10));
+    }
     if (argc == 6 && strcmp(argv[1], "seed") == 0)
         return seed(argv[2], argv[3], argv[4], (size_t)strtol(argv[5], NULL, 10));
     if (argc == 7 && strcmp(argv[1], "recover") == 0)
