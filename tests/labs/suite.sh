@@ -98,13 +98,22 @@ k8s_ids=$(for id in $ids; do [ "$(jq -r .kind labs/scenarios/$id/scenario.json)"
 if ! command -v kubectl >/dev/null; then
     for id in $k8s_ids; do skip "$id offline" "kubectl is not installed (kustomize v5 needed)"; done
 else
+    # validate NAME DIR: the render passes tests/infra's schemas (skipped, loudly, without them).
+    validate() {
+        local out rc
+        kubectl kustomize "$2" 2>/dev/null | yq -c 'select(. != null)' >"$T/render.jsonl" || { not_ok "$1 (render failed)"; return; }
+        out=$(node labs/lib/validate-k8s.mjs "$T/render.jsonl" 2>&1); rc=$?
+        case $rc in 0) ok "$1" ;; 3) skip "$1" "$out" ;; *) not_ok "$1"; echo "$out" | head -5 | sed 's/^/#   /' ;; esac
+    }
     for id in $k8s_ids; do
         if ! "$LABCTL" start "$id" >/dev/null 2>&1; then not_ok "$id: start prepares a workspace"; continue; fi
         ok "$id: start prepares a workspace"
         out=$("$LABCTL" check "$id" --json 2>&1); rc=$?
         [ $rc -eq 1 ] && jq -e '.fixed == false and any(.conditions[]; .ok == false)' <<<"$out" >/dev/null \
             && ok "$id: the broken variant fails its check" || not_ok "$id: the broken variant fails its check (rc $rc) $out"
+        validate "$id: the broken variant validates like the rest of k8s/" "$LAB_DIR/labs/work/$id"
         bash "labs/scenarios/$id/solution.sh" >/dev/null 2>&1
+        validate "$id: the fixed variant validates like the rest of k8s/" "$LAB_DIR/labs/work/$id"
         out=$("$LABCTL" check "$id" 2>&1); rc=$?
         [ $rc -eq 0 ] && ok "$id: the reference fix passes" || { not_ok "$id: the reference fix passes (rc $rc)"; echo "$out" | sed 's/^/#   /'; }
         out=$("$LABCTL" check "$id" --target k8s/overlays/dev 2>&1); rc=$?
