@@ -62,9 +62,7 @@ JWT_ALG=HS256
 JWT_SECRET=$JWT_SECRET
 JWT_ISSUER=exchange-lab
 JWT_AUDIENCE=exchange-lab
-SIGNER_KEK=$SIGNER_KEK
 SIGNER_SOCKET=$LAB_DIR/signer.sock
-SIGNER_KEY_FILE=$LAB_DIR/signer.keys
 GATEWAY_URL=http://127.0.0.1:$(svc_port gateway)
 TRADING_API_URL=http://127.0.0.1:$(svc_port trading-api)
 MATCHING_URL=http://127.0.0.1:$(svc_port matching)
@@ -73,6 +71,11 @@ RISK_URL=http://127.0.0.1:$(svc_port risk)
 CATALOG_URL=http://127.0.0.1:$(svc_port catalog)
 ORDER_URL=http://127.0.0.1:$(svc_port order)
 ENV
+    # Key material reaches the signer alone: the wallet must not be able to sign.
+    if [ "$name" = wallet-signer ]; then
+        echo "SIGNER_KEK=$SIGNER_KEK"
+        echo "SIGNER_KEY_FILE=$LAB_DIR/signer.keys"
+    fi
     # A service may add its own lab settings (KEY=VALUE lines, $LAB_DIR allowed).
     local extra="services/$name/lab.env"
     [ "$name" = wallet-signer ] && extra=services/wallet/signer/lab.env

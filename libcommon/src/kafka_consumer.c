@@ -174,6 +174,14 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
     conf = cm_kafka_conf_new_internal(&cfg->kafka, err, errlen);
     if (!conf)
         goto fail;
+    /* A departed member keeps its partitions for a whole session; librdkafka's
+     * 45 s default would stall a restarted service that long. Callers' props win. */
+    const char *props = cfg->kafka.props ? cfg->kafka.props : "";
+    if ((!strstr(props, "session.timeout.ms") &&
+         cm_kafka_conf_set_internal(conf, "session.timeout.ms", "10000", err, errlen) != 0) ||
+        (!strstr(props, "heartbeat.interval.ms") &&
+         cm_kafka_conf_set_internal(conf, "heartbeat.interval.ms", "1000", err, errlen) != 0))
+        goto fail;
     /* After the caller's props: these carry the at-least-once contract. */
     if (cm_kafka_conf_set_internal(conf, "group.id", cfg->group_id, err, errlen) != 0 ||
         cm_kafka_conf_set_internal(conf, "enable.auto.commit", "false", err, errlen) != 0 ||
