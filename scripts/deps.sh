@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS="gcc make pkg-config libmicrohttpd-dev libcjson-dev librdkafka-dev
   libhiredis-dev libpq-dev libjwt-dev libcurl4-openssl-dev libssl-dev
   libsodium-dev libcmocka-dev"
-RUN_PKGS="postgresql redis-server supervisor prometheus curl procps iproute2 gettext-base"
+RUN_PKGS="postgresql redis-server supervisor prometheus curl jq procps iproute2 gettext-base"
 TOOL_PKGS="wrk nginx-light valgrind cppcheck clang clang-format libclang-rt-14-dev prometheus-alertmanager"
 
 missing() { # [build]: only what compiling needs
