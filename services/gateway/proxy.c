@@ -122,7 +122,7 @@ int gw_authenticate(struct cm_http_req *r, struct gw_app *app, struct gw_identit
     const char *tok = h + 7;
     while (*tok == ' ')
         tok++;
-    int rc = cm_jwt_verify(gw_tokens_verifier(app->tokens), tok, &id->claims);
+    int rc = gw_tokens_verify(app->tokens, tok, &id->claims);
     if (rc == 0 && !all_digits(id->claims.sub))
         rc = CM_JWT_EFORMAT;
     for (size_t i = 0; rc == 0 && i < id->claims.nroles; i++)

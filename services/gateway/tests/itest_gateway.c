@@ -399,11 +399,20 @@ static void bad_tokens_are_401(void **state)
     expect_401(expired, "expired");
     free(expired);
 
+    /* the genuine token is verified (and cached) first: a copy with other
+     * bytes must still be refused */
+    struct http_resp ok;
+    assert_int_equal(get_as("GET", "/v1/echo", access, NULL, NULL, &ok), 200);
+    http_free(&ok);
     char tampered[1024];
     snprintf(tampered, sizeof tampered, "%s", access);
     char *dot = strchr(tampered, '.');
     dot[3] = dot[3] == 'A' ? 'B' : 'A'; /* payload changed, signature kept */
     expect_401(tampered, "tampered");
+    snprintf(tampered, sizeof tampered, "%s", access);
+    char *last = tampered + strlen(tampered) - 2;
+    *last = *last == 'A' ? 'B' : 'A'; /* signature changed */
+    expect_401(tampered, "tampered signature");
 
     /* alg none with a payload that claims to be an admin */
     char payload[256], none[1024];
