@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
+#include "common/trace.h"
 #include "common/banned.h"
 
 struct cm_http_client {
@@ -288,21 +289,33 @@ static int is_hex(const char *s, size_t n)
     return 1;
 }
 
-/* W3C traceparent from the log context: kept if it already is one, built
- * with a fresh span id from a bare 32-hex trace id, else nothing. */
-static int context_traceparent(char *out, size_t outsz)
+/* A CLIENT span's context: the thread's current span (a handler's request,
+ * common/trace.h) becomes the parent, else the log context's trace id
+ * (a Kafka consumer's); a fresh span id is this call's. -1 when the thread
+ * carries no trace. */
+static int context_span(struct cm_span *sp)
 {
-    const char *t = cm_log_trace_id();
-    if (!t || !*t)
-        return -1;
-    size_t n = strlen(t);
-    if (n == 55 && t[2] == '-' && t[35] == '-' && t[52] == '-') {
-        snprintf(out, outsz, "%s", t);
-        return 0;
+    const char *t = cm_trace_current_trace();
+    const char *parent = cm_trace_current_span();
+    if (!t[0]) {
+        t = cm_log_trace_id();
+        parent = "";
+        if (t && strlen(t) == 55 && t[2] == '-' && t[35] == '-' && t[52] == '-') {
+            memcpy(sp->parent_id, t + 36, 16); /* a whole traceparent */
+            sp->parent_id[16] = '\0';
+            memcpy(sp->trace_id, t + 3, 32);
+            sp->trace_id[32] = '\0';
+            t = sp->trace_id;
+            parent = sp->parent_id;
+        }
     }
-    if (n != 32 || !is_hex(t, 32))
+    if (!t || strlen(t) != 32 || !is_hex(t, 32))
         return -1;
-    snprintf(out, outsz, "00-%s-%016llx-01", t, (unsigned long long)(rand64() | 1));
+    if (t != sp->trace_id)
+        memcpy(sp->trace_id, t, 33);
+    if (parent != sp->parent_id)
+        snprintf(sp->parent_id, sizeof sp->parent_id, "%s", parent);
+    cm_trace_random_hex(sp->span_id, 8);
     return 0;
 }
 
@@ -317,16 +330,13 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *line, int
 }
 
 /* Builds the header list; NULL with *err set on bad input or no memory. */
-static struct curl_slist *build_headers(const struct cm_http_request *req, int *err)
+static struct curl_slist *build_headers(const struct cm_http_request *req, const char *trace,
+                                        int *err)
 {
     struct curl_slist *l = NULL;
     char line[512];
     *err = 0;
     const char *rid = req->request_id ? req->request_id : cm_log_request_id();
-    char tp[64];
-    const char *trace = req->traceparent;
-    if (!trace && context_traceparent(tp, sizeof tp) == 0)
-        trace = tp;
     if (has_crlf(rid) || has_crlf(trace) || has_crlf(req->content_type)) {
         *err = 1;
         return NULL;
@@ -498,7 +508,12 @@ int cm_http_client_do(struct cm_http_client *c, const struct cm_http_request *re
     cm_buf_init(&resp->body, c->max_body);
 
     int64_t start = now_ms();
+    int64_t start_unix_ns = cm_trace_now_unix_ns();
     const char *method = req->method ? req->method : "GET";
+    struct cm_span span;
+    char tp[64];
+    int traced = 0;
+    memset(&span, 0, sizeof span);
     struct cm_buf url;
     struct curl_slist *headers = NULL;
     CURL *h = NULL;
@@ -509,7 +524,15 @@ int cm_http_client_do(struct cm_http_client *c, const struct cm_http_request *re
         goto done;
     if (cm_buf_puts(&url, c->base_url) < 0 || cm_buf_puts(&url, req->path) < 0)
         goto done;
-    headers = build_headers(req, &err);
+    /* An explicit traceparent is the caller's own context, sent as is;
+     * otherwise this call is a CLIENT span of the thread's trace. */
+    const char *trace = req->traceparent;
+    if (!trace && context_span(&span) == 0) {
+        snprintf(tp, sizeof tp, "00-%s-%s-01", span.trace_id, span.span_id);
+        trace = tp;
+        traced = 1;
+    }
+    headers = build_headers(req, trace, &err);
     if (err)
         goto done;
 
@@ -571,6 +594,17 @@ done:
     curl_slist_free_all(headers);
     cm_buf_release(&url);
     resp->elapsed_ms = now_ms() - start;
+    if (traced && cm_trace_enabled()) {
+        snprintf(span.name, sizeof span.name, "%s %s", method, c->name);
+        snprintf(span.method, sizeof span.method, "%s", method);
+        snprintf(span.route, sizeof span.route, "%s", c->name);
+        span.kind = CM_SPAN_CLIENT;
+        span.start_unix_ns = start_unix_ns;
+        span.end_unix_ns = cm_trace_now_unix_ns();
+        span.http_status = resp->outcome == CM_HTTP_CLIENT_OK ? (int)resp->status : 0;
+        span.error = resp->outcome != CM_HTTP_CLIENT_OK || resp->status >= 500;
+        cm_trace_record(&span);
+    }
     return resp->outcome == CM_HTTP_CLIENT_OK ? 0 : -1;
 }
 

@@ -108,6 +108,7 @@ struct cm_http_req {
     char request_id[65];
     char trace_id[33];
     char span_id[17];
+    char parent_span_id[17]; /* the caller's span, "" when it sent none */
     char trace_flags[3];
     char traceparent[56];
 

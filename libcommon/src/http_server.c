@@ -27,6 +27,7 @@
 #include "common/json_http.h"
 #include "common/log.h"
 #include "http_internal.h"
+#include "common/trace.h"
 #include "common/banned.h"
 
 #define DEFAULT_MAX_BODY (1024u * 1024u)
@@ -114,7 +115,7 @@ static int lower_hex(const char *s, size_t n)
 /* W3C trace-context: "vv-<32 hex>-<16 hex>-<2 hex>", lower case, ids not
  * all zero, version not ff; version 00 has exactly that length, later
  * versions may append "-..." fields. */
-static int parse_traceparent(const char *tp, char trace[33], char flags[3])
+static int parse_traceparent(const char *tp, char trace[33], char parent[17], char flags[3])
 {
     size_t n = strlen(tp);
     if (n < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
@@ -127,6 +128,8 @@ static int parse_traceparent(const char *tp, char trace[33], char flags[3])
         return -1;
     memcpy(trace, tp + 3, 32);
     trace[32] = '\0';
+    memcpy(parent, tp + 36, 16);
+    parent[16] = '\0';
     flags[0] = tp[53];
     flags[1] = tp[54];
     flags[2] = '\0';
@@ -394,7 +397,9 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
     else
         http_random_hex(r->request_id, 16);
     const char *tp = cm_http_req_header(r, "traceparent");
-    if (!tp || parse_traceparent(tp, r->trace_id, r->trace_flags) < 0) {
+    r->parent_span_id[0] = '\0';
+    if (!tp || parse_traceparent(tp, r->trace_id, r->parent_span_id, r->trace_flags) < 0) {
+        r->parent_span_id[0] = '\0';
         http_random_hex(r->trace_id, 16);
         memcpy(r->trace_flags, "01", 3);
     }
@@ -402,6 +407,7 @@ static void begin(struct cm_http_req *r, const char *url, const char *method)
     snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%s-%s", r->trace_id, r->span_id,
              r->trace_flags);
     cm_log_set_context(r->request_id, r->trace_id);
+    cm_trace_set_current(r->trace_id, r->span_id);
 
     struct route_match m;
     if (router_match(&s->router, method, url, &m) < 0) {
@@ -491,6 +497,7 @@ static int dispatch(struct cm_http_req *r)
     }
     /* The worker served other connections since begin(): set it again. */
     cm_log_set_context(r->request_id, r->trace_id);
+    cm_trace_set_current(r->trace_id, r->span_id);
     rt->handler(r);
     if (r->deferred)
         return 1; /* another thread may already be answering: hands off */
@@ -587,6 +594,25 @@ static void access_log(struct cm_http_req *r, int status, double secs)
     cJSON_Delete(f);
 }
 
+/* The request as a SERVER span (common/trace.h), child of the caller's. */
+static void record_span(const struct cm_http_req *r, int status, double secs)
+{
+    struct cm_span sp;
+    memset(&sp, 0, sizeof sp);
+    memcpy(sp.trace_id, r->trace_id, sizeof sp.trace_id);
+    memcpy(sp.span_id, r->span_id, sizeof sp.span_id);
+    memcpy(sp.parent_id, r->parent_span_id, sizeof sp.parent_id);
+    snprintf(sp.name, sizeof sp.name, "%s %s", method_label(r->method), cm_http_req_route(r));
+    snprintf(sp.method, sizeof sp.method, "%s", method_label(r->method));
+    snprintf(sp.route, sizeof sp.route, "%s", cm_http_req_route(r));
+    sp.kind = CM_SPAN_SERVER;
+    sp.end_unix_ns = cm_trace_now_unix_ns();
+    sp.start_unix_ns = sp.end_unix_ns - (int64_t)(secs * 1e9);
+    sp.http_status = status;
+    sp.error = status >= 500;
+    cm_trace_record(&sp);
+}
+
 /* Ends a request: log, metrics, then drop everything it allocated. */
 static void finish(struct cm_http_req *r, enum MHD_RequestTerminationCode toe)
 {
@@ -609,7 +635,10 @@ static void finish(struct cm_http_req *r, enum MHD_RequestTerminationCode toe)
     cm_counter_add(s->m_requests, 1, route, method, code);
     cm_histogram_observe(s->m_duration, secs, route, method);
     cm_gauge_add(s->m_in_flight, -1);
+    if (cm_trace_enabled() && !r->no_log)
+        record_span(r, status, secs);
     cm_log_set_context(NULL, NULL);
+    cm_trace_set_current(NULL, NULL);
 
     if (r->resp)
         MHD_destroy_response(r->resp);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/process_metrics.h"
 #include "common/redis.h"
+#include "common/trace.h"
 #include "common/banned.h"
 
 int cm_service_init(const char *name, const char *version)
@@ -25,5 +26,10 @@ int cm_service_init(const char *name, const char *version)
     cm_redis_set_drop_hook(cm_faults_dependency_dropped);
     cm_db_set_drop_hook(cm_faults_dependency_dropped);
     cm_kafka_set_pause_hook(cm_faults_kafka_paused);
+    /* OTLP span export when OTEL_EXPORTER_OTLP_ENDPOINT is set; queued spans
+     * are flushed (bounded) when main() returns. */
+    if (cm_trace_init(name) < 0)
+        return -1;
+    atexit(cm_trace_shutdown);
     return 0;
 }

@@ -8,8 +8,11 @@
  *   - the fault injector wired into the dependency modules: a
  *     drop_dependency fault for "redis" or "postgres" makes those clients
  *     fail as if the connection dropped, and kafka_pause pauses every
- *     consumer of the process (see faults.h).
- * Returns 0, or -1 after printing one line for a malformed LOG_LEVEL, upon
+ *     consumer of the process (see faults.h);
+ *   - span export to an OTLP collector when OTEL_EXPORTER_OTLP_ENDPOINT is
+ *     set (trace.h), flushed at exit.
+ * Returns 0, or -1 after printing one line for a malformed LOG_LEVEL or
+ * OTEL_* setting, upon
  * which main() exits with code 2 (like any configuration error).
  */
 int cm_service_init(const char *name, const char *version);
