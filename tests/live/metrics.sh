@@ -40,5 +40,11 @@ if [ -n "${PROMETHEUS_URL:-}" ] && command -v prometheus >/dev/null; then
         check "Prometheus scrapes $name (up == 1)" wait_for 45 bash -c \
             "curl -fsS '$PROMETHEUS_URL/api/v1/query?query=up%7Bjob%3D%22$name%22%7D' | grep -q '\"1\"\]'"
     done
+    # Rules load from the repository, and recording rules produce series
+    # once two scrapes exist (15 s apart).
+    check "Prometheus loaded the repository's rule groups" bash -c \
+        "curl -fsS '$PROMETHEUS_URL/api/v1/rules' | jq -e '[.data.groups[]] | length > 0' >/dev/null"
+    check "recording rules produce series (job:http_requests:rate1m)" wait_for 90 bash -c \
+        "curl -fsS '$PROMETHEUS_URL/api/v1/query?query=count(job:http_requests:rate1m)' | jq -e '.data.result | length > 0' >/dev/null"
 fi
 done_testing
