@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -15,11 +16,14 @@
 
 #include "common/banned.h"
 
-static char markets_path[] = "/tmp/matching_svc_test_markets.json";
+static char markets_path[256];
 
 static int setup(void **state)
 {
     (void)state;
+    /* unique: several test runs may share the machine */
+    snprintf(markets_path, sizeof markets_path, "/tmp/matching_svc_test_markets.%d.json",
+             (int)getpid());
     FILE *f = fopen(markets_path, "w");
     if (!f)
         return -1;
