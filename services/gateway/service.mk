@@ -4,7 +4,6 @@ $(eval $(call c_program,gateway,services/gateway/main.c $(GATEWAY_LIB)))
 # A tiny upstream for the integration test and the bench: echoes what it got.
 $(eval $(call c_program,gateway-echo,services/gateway/tests/echo_upstream.c services/gateway/reqwalk.c))
 
-
 $(eval $(call unit_test,gateway_test_upstreams,services/gateway/tests/test_upstreams.c services/gateway/upstreams.c))
 $(eval $(call unit_test,gateway_test_headers,services/gateway/tests/test_headers.c services/gateway/headers.c))
 $(eval $(call unit_test,gateway_test_ratelimit,services/gateway/tests/test_ratelimit.c services/gateway/ratelimit.c))
