@@ -75,10 +75,18 @@ req() {
     local args=(-s -X "$method" -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' --max-time 10)
     [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
     [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
-    CODE=$(curl "${args[@]}" "$@" "$G$path" 2>/dev/null) || CODE=${CODE:-000}
+    local try
+    for try in 1 2 3 4; do
+        CODE=$(curl "${args[@]}" "$@" "$G$path" 2>/dev/null) || CODE=${CODE:-000}
+        # Auth routes are limited per address (5/s, burst 20) and other live
+        # checks log in too: wait as told (bounded), the limit is not under test.
+        [ "$CODE" = 429 ] && [ "${path#/v1/auth/}" != "$path" ] || break
+        sleep "$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/ip' "$TMP/h" | head -n 1 | grep . | awk '{print ($1 > 5) ? 5 : $1}' || echo 1)"
+    done
     BODY=$(cat "$TMP/b" 2>/dev/null)
     HDRS=$(cat "$TMP/h" 2>/dev/null)
-    printf '%s %s%s -> %s %s\n' "$method" "$path" "${data:+ $data}" "$CODE" "${BODY:0:600}" >>"$TMP/trace"
+    printf '%s %s%s -> %s %s\n' "$method" "$path" "${data:+ $data}" "$CODE" "${BODY:0:600}" |
+        sed 's/"\(access_token\|refresh_token\)":"[^"]*"/"\1":"..."/g' >>"$TMP/trace"
 }
 # fail NAME SVC...: a failure with the last requests and the services' logs.
 fail() {
@@ -87,8 +95,9 @@ fail() {
     tail -n 6 "$TMP/trace" | sed 's/^/#   /'
     for s in gateway "$@"; do
         [ -n "${LAB_DIR:-}" ] && [ -f "$LAB_DIR/logs/$s.log" ] || continue
-        echo "#   --- tail of $LAB_DIR/logs/$s.log"
-        tail -n 8 "$LAB_DIR/logs/$s.log" | cut -c1-400 | sed 's/^/#   /'
+        echo "#   --- $LAB_DIR/logs/$s.log: last warnings/errors, then the last lines"
+        grep -E '"level" *: *"(warn|error|fatal)"|ERROR|FATAL' "$LAB_DIR/logs/$s.log" | tail -n 4 | cut -c1-400 | sed 's/^/#   /'
+        tail -n 4 "$LAB_DIR/logs/$s.log" | cut -c1-400 | sed 's/^/#   /'
     done
 }
 # result NAME SVCS CONDITION...: ok, or fail with the diagnostics of SVCS.
