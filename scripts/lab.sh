@@ -56,7 +56,7 @@ DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/$(svc_db "$name")
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 KAFKA_BROKERS=$(cat "$LAB_DIR/kafka.bootstrap" 2>/dev/null)
 KAFKA_CONTROL_PORT=$(cat "$LAB_DIR/kafka.control" 2>/dev/null)
-KAFKA_PROPS=session.timeout.ms=6000;heartbeat.interval.ms=500
+KAFKA_PROPS=session.timeout.ms=6000;heartbeat.interval.ms=500;fetch.wait.max.ms=10
 ADMIN_TOKEN=$ADMIN_TOKEN
 JWT_ALG=HS256
 JWT_SECRET=$JWT_SECRET
