@@ -329,7 +329,8 @@ int cache_product_json(int64_t id, struct cm_buf *json)
         freeReplyObject(r);
 
     if (!locked && !lock_error) {
-        int64_t deadline = now_ms() + (g.lock_ms < 500 ? g.lock_ms : 500);
+        /* up to the lock's lifetime: past it a dead loader's lock is gone */
+        int64_t deadline = now_ms() + g.lock_ms;
         const char *get[2] = {"GET", key};
         while (now_ms() < deadline) {
             usleep(2000);
@@ -346,11 +347,27 @@ int cache_product_json(int64_t id, struct cm_buf *json)
         return load(id, json);
     }
 
+    const char *unlock[5] = {"EVAL", UNLOCK, "1", lockkey, token};
+    if (locked) {
+        /* Double-checked: the previous loader may have stored the value and
+         * released the lock between our MGET and our SET NX. */
+        const char *get[2] = {"GET", key};
+        r = rcmd(2, get, NULL);
+        if (r && r->type == REDIS_REPLY_STRING) {
+            int rc = from_value(r, json);
+            freeReplyObject(r);
+            r = rcmd(5, unlock, NULL);
+            if (r)
+                freeReplyObject(r);
+            return rc;
+        }
+        if (r)
+            freeReplyObject(r);
+    }
     int rc = load(id, json);
     if (locked) {
         if (rc == 0 || rc == STORE_NOT_FOUND)
             store_if_gen(key, genkey, gen, rc, json);
-        const char *unlock[5] = {"EVAL", UNLOCK, "1", lockkey, token};
         r = rcmd(5, unlock, NULL);
         if (r)
             freeReplyObject(r);
