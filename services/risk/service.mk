@@ -9,5 +9,5 @@ $(eval $(call unit_test,risk_test_engine,services/risk/tests/test_engine.c $(RIS
 
 # Integration test: the real binary against the fixture's Redis and devkafka
 # (HTTP/process helpers shared with the shop's tests).
-$(eval $(call integration_test,risk_itest,services/risk/tests/itest_risk.c services/catalog/tests/shop_support.c))
+$(eval $(call integration_test,risk_itest,services/risk/tests/itest_risk.c $(TEST_HARNESS_SRCS)))
 

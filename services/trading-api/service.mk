@@ -10,7 +10,7 @@ $(eval $(call bench_program,trading_standin,bench/trading/standin.c))
 
 # Integration test: the real binary against the fixture's PostgreSQL, Redis
 # and devkafka, with trading_standin as risk, wallet and matching.
-$(eval $(call integration_test,trading_itest,services/trading-api/tests/itest_trading.c services/trading-api/tests/support.c services/trading-api/rules.c))
+$(eval $(call integration_test,trading_itest,services/trading-api/tests/itest_trading.c $(TEST_HARNESS_SRCS) services/trading-api/rules.c))
 $(BUILD)/tests/integration/trading_itest: $(BUILD)/bench/trading_standin $(BUILD)/bin/trading-api
 # Open-loop POST /v1/orders load at a fixed rate (bench/trading.sh).
 $(eval $(call bench_program,trading_load,bench/trading/load.c))

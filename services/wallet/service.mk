@@ -11,7 +11,7 @@ $(eval $(call unit_test,wallet_test_signer_proto,services/wallet/tests/test_sign
 
 # Integration test: wallet + wallet-signer against the fixture's PostgreSQL,
 # Redis and devkafka (HTTP helpers shared with the shop's tests).
-$(eval $(call integration_test,wallet_itest,services/wallet/tests/itest_wallet.c services/catalog/tests/shop_support.c))
+$(eval $(call integration_test,wallet_itest,services/wallet/tests/itest_wallet.c $(TEST_HARNESS_SRCS)))
 
 # Load generator of bench/wallet.sh.
 $(eval $(call bench_program,wallet_bench,bench/wallet/wallet_bench.c))

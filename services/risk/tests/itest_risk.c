@@ -40,7 +40,7 @@
 #include "common/http_server.h"
 #include "common/kafka.h"
 #include "common/redis.h"
-#include "../../catalog/tests/shop_support.h"
+#include "harness.h"
 #include "common/banned.h"
 
 #define T_ORDERS "itest.risk.orders"

@@ -29,7 +29,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "../trading.h"
-#include "support.h"
+#include "harness.h"
 #include "common/banned.h"
 
 /* rules.c is linked for markets_parse. */

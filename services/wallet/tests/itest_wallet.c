@@ -36,7 +36,7 @@
 #include "common/json_http.h"
 #include "common/log.h"
 #include "common/kafka.h"
-#include "../../catalog/tests/shop_support.h"
+#include "harness.h"
 #include "common/banned.h"
 
 #define ADMIN "wallet-itest-admin"
