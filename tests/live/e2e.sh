@@ -345,17 +345,41 @@ if [ -n "$px" ]; then
         eval 'wait_status "$S" "${mkt:-none}" filled && [ "$(j .average_price)" = "$PX" ]'
     result "the resting buy it met is filled" "trading-api matching" wait_status "$B" "${buy4:-none}" filled
 
-    # Four trades of QTY at PX: the seller was maker 3 times (sell1, sell2, sell3)
-    # and taker once (market); the buyer taker 3 times and maker once.
-    e_sb=$(dec "q(D('$DEP_S') - 4 * D('$QTY'), 8)")
-    e_su=$(dec "q(4 * D('$NOTIONAL') - 3 * D('$FEE_MAKER_Q') - D('$FEE_TAKER_Q'), 6)")
-    e_bb=$(dec "q(4 * D('$QTY') - 3 * D('$FEE_TAKER_B') - D('$FEE_MAKER_B'), 8)")
-    e_bu=$(dec "q(D('$DEP_B') - 4 * D('$NOTIONAL'), 6)")
-    result "balances after IOC, FOK and market orders: seller BTC $e_sb USDT $e_su, buyer BTC $e_bb USDT $e_bu" wallet \
+    # 5. post-only that would cross: rejected; then a market buy by quote
+    #    amount takes the resting sell, watched on the SSE stream.
+    place "$S" "$(order sell limit GTC "e2e-$run-sell5")"; sell5=$OID
+    result "a fifth resting sell $QTY @ $PX is open" "trading-api matching" wait_status "$S" "${sell5:-none}" open
+    req POST /v1/orders "$B" "{\"market\":\"$MARKET\",\"side\":\"buy\",\"type\":\"limit\",\"price\":\"$PX\",\"quantity\":\"$QTY\",\"time_in_force\":\"GTC\",\"post_only\":true,\"client_order_id\":\"e2e-$run-po\"}"
+    po=$([ "$CODE" = 202 ] && j .id)
+    result "a post-only buy that would cross: rejected (reject_reason post_only)" "trading-api matching" \
+        eval 'wait_status "$B" "${po:-none}" rejected && [ "$(j .reject_reason)" = post_only ]'
+    curl -s -N --max-time 12 -H "Authorization: Bearer $B" -H 'Accept: text/event-stream' \
+        "$G/v1/markets/$MARKET/stream" >"$TMP/sse" 2>/dev/null &
+    sse=$!
+    sleep 1
+    req POST /v1/orders "$B" "{\"market\":\"$MARKET\",\"side\":\"buy\",\"type\":\"market\",\"quote_amount\":\"$NOTIONAL\",\"client_order_id\":\"e2e-$run-mq\"}"
+    mq=$([ "$CODE" = 202 ] && j .id)
+    result "market buy for $NOTIONAL USDT (quote_amount): filled, $QTY8 at $PX" "trading-api matching" \
+        eval 'wait_status "$B" "${mq:-none}" filled && [ "$(j .filled_quantity)/$(j .average_price)" = "$QTY8/$PX" ]'
+    result "the resting sell it met is filled" "trading-api matching" wait_status "$S" "${sell5:-none}" filled
+    sse_trade() { local i; for i in $(seq 1 40); do grep -q '^event: *trade' "$TMP/sse" && return 0; sleep 0.25; done
+        echo "SSE through the gateway got: $(head -c 400 "$TMP/sse" | tr '\n' '|')" >>"$TMP/trace"; return 1; }
+    result "the trade arrives on GET /v1/markets/$MARKET/stream through the gateway (event: trade)" "trading-api" sse_trade
+    kill "$sse" 2>/dev/null; wait "$sse" 2>/dev/null
+
+    # Five trades of QTY at PX: the seller was maker 4 times (sell1, sell2,
+    # sell3, sell5) and taker once (market sell); the buyer the other way round.
+    e_sb=$(dec "q(D('$DEP_S') - 5 * D('$QTY'), 8)")
+    e_su=$(dec "q(5 * D('$NOTIONAL') - 4 * D('$FEE_MAKER_Q') - D('$FEE_TAKER_Q'), 6)")
+    e_bb=$(dec "q(5 * D('$QTY') - 4 * D('$FEE_TAKER_B') - D('$FEE_MAKER_B'), 8)")
+    e_bu=$(dec "q(D('$DEP_B') - 5 * D('$NOTIONAL'), 6)")
+    result "balances after IOC, FOK, post-only and market orders: seller BTC $e_sb USDT $e_su, buyer BTC $e_bb USDT $e_bu" wallet \
         settled "$e_sb" "$e_su" "$e_bb" "$e_bu"
+    result "nothing stays held (market orders' holds released)" wallet \
+        test "$(balance "$S" BTC held)/$(balance "$B" USDT held)" = "0.00000000/0.000000"
     if have_sql; then
-        want_q=$(dec "q(D('${fees_usdt0:-0}') + 3 * D('$FEE_MAKER_Q') + D('$FEE_TAKER_Q'), 6)")
-        want_b=$(dec "q(D('${fees_btc0:-0}') + 3 * D('$FEE_TAKER_B') + D('$FEE_MAKER_B'), 8)")
+        want_q=$(dec "q(D('${fees_usdt0:-0}') + 4 * D('$FEE_MAKER_Q') + D('$FEE_TAKER_Q'), 6)")
+        want_b=$(dec "q(D('${fees_btc0:-0}') + 4 * D('$FEE_TAKER_B') + D('$FEE_MAKER_B'), 8)")
         got_q=$(dec "q(D('$(fees_of USDT)'), 6)") got_b=$(dec "q(D('$(fees_of BTC)'), 8)")
         echo "sys:fees USDT $fees_usdt0 -> $got_q (want $want_q), BTC $fees_btc0 -> $got_b (want $want_b)" >>"$TMP/trace"
         result "the fee account sys:fees gained exactly the fees (USDT $want_q, BTC $want_b)" wallet \
@@ -379,6 +403,32 @@ if [ -n "$px" ]; then
     result "its hold is released (held 0, available back to $usdt_av)" wallet released
     req DELETE "/v1/orders/${cxl:-none}" "$B" ""
     result "cancelling it again: 409 conflict" trading-api test "$CODE" = 409
+
+    # 6. idempotency, funds, cancel-all, lists
+    req POST /v1/orders "$S" "$(order sell limit GTC "e2e-$run-sell1")"
+    result "the first sell again (same client_order_id and body): 200, the same order" trading-api \
+        test "$CODE/$(j .id)" = "200/$sell1"
+    req POST /v1/orders "$S" "$(order sell limit GTC "e2e-$run-sell1" "$PX" "$(dec "D('$QTY') * 2")")"
+    result "the same client_order_id with another body: 409 idempotency_conflict" trading-api \
+        test "$CODE/$(j .error.code)" = "409/idempotency_conflict"
+    req POST /v1/orders "$B" "$(order buy limit GTC "e2e-$run-poor" "$PX" 1)"
+    result "a buy beyond the buyer's USDT: 422 insufficient_funds" "trading-api wallet" \
+        test "$CODE/$(j .error.code)" = "422/insufficient_funds"
+    place "$B" "$(order buy limit GTC "e2e-$run-ca1" "$LOW")"; ca1=$OID
+    place "$B" "$(order buy limit GTC "e2e-$run-ca2" "$LOW")"; ca2=$OID
+    result "two more resting buys @ $LOW are open" "trading-api matching" \
+        eval 'wait_status "$B" "${ca1:-none}" open && wait_status "$B" "${ca2:-none}" open'
+    req GET "/v1/orders?market=$MARKET&status=active" "$B" ""
+    result "GET /v1/orders?status=active lists exactly those two" trading-api \
+        test "$(jq -r '[.items[].id] | sort | join(",")' <<<"$BODY" 2>/dev/null)" = "$(printf '%s\n' "$ca1" "$ca2" | sort | paste -sd,)"
+    req DELETE "/v1/orders?market=$MARKET" "$B" ""
+    result "DELETE /v1/orders?market=$MARKET (cancel all): 202" trading-api test "$CODE" = 202
+    result "both become cancelled" "trading-api matching" \
+        eval 'wait_status "$B" "${ca1:-none}" cancelled && wait_status "$B" "${ca2:-none}" cancelled'
+    result "their holds are released (held 0, available back to $usdt_av)" wallet released
+    req GET "/v1/orders?market=$MARKET&limit=100" "$S" ""
+    result "the seller's order list holds only the seller's orders" trading-api \
+        test "$(jq -r --arg r "e2e-$run-" '[.items[].client_order_id] | (length == 5) and all(.[]; startswith($r + "sell") or startswith($r + "mkt"))' <<<"$BODY" 2>/dev/null)" = true
 elif [ $funded = 1 ] && [ -z "$(missing $TRADE_SVCS)" ]; then
     not_ok "trading journey: no price to trade at (see the diagnostics above)"
 fi
@@ -414,6 +464,38 @@ result "a tampered token: 401" "" test "$CODE" = 401
 none=$(printf '%s' '{"alg":"none","typ":"JWT"}' | base64 | tr '+/' '-_' | tr -d '=\n').$(cut -d. -f2 <<<"$B").
 req GET /v1/balances "$none" ""
 result "an alg:none token: 401" "" test "$CODE" = 401
+# HS256 tokens made here with the lab's JWT_SECRET (tests/live/README.md):
+# one valid (the control: the construction is right), one expired, one
+# signed with another key.
+mkjwt() { # SECRET SUB EXP_OFFSET_SECONDS
+    python3 - "$@" <<'PY'
+import base64, hashlib, hmac, json, sys, time, os
+secret, sub, off = sys.argv[1], sys.argv[2], int(sys.argv[3])
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": sub, "roles": ["user"], "iat": now - 120, "exp": now + off,
+                       "iss": "exchange-lab", "aud": "exchange-lab", "jti": os.urandom(8).hex()}).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+}
+if [ -n "${JWT_SECRET:-}" ] && [ -n "${BID:-}" ]; then
+    req GET /v1/balances "$(mkjwt "$JWT_SECRET" "$BID" 300)" ""
+    if [ "$CODE" = 200 ]; then
+        ok "a token made with the lab's key is accepted (control for the next two)"
+        req GET /v1/balances "$(mkjwt "$JWT_SECRET" "$BID" -60)" ""
+        result "an expired token: 401" "" test "$CODE" = 401
+        req GET /v1/balances "$(mkjwt "not-the-lab-key-$run" "$BID" 300)" ""
+        result "a token signed with another key: 401" "" test "$CODE" = 401
+    else
+        skip "expired / other-key tokens" "a token made with JWT_SECRET (HS256, iss/aud exchange-lab) is refused ($CODE): the lab signs differently"
+    fi
+else
+    skip "expired / other-key tokens" "JWT_SECRET not set"
+fi
+req GET /v1/balances "$B" "" -H "X-Request-Id: e2e-$run"
+result "X-Request-Id is kept and returned" "" grep -qi "^x-request-id: *e2e-$run" <<<"$HDRS"
 if [ -n "${sell1:-}" ]; then
     req GET "/v1/orders/$sell1" "$B" ""
     result "another user's order: 404" trading-api test "$CODE" = 404
