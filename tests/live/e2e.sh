@@ -222,6 +222,8 @@ if need "deposits through the gateway" wallet; then
     credited() { req GET /v1/deposits "$B" ""; [ "$(jq -r --arg d "$dep_b" '.items[]? | select(.id == $d) | .status' <<<"$BODY")" = credited ]; }
     got=1; for _ in $(seq 1 60); do credited && { got=0; break; }; sleep 0.5; done
     result "the buyer's deposit is credited after its confirmations (30 s deadline)" wallet test $got = 0
+    req POST /v1/deposits "$B" "{\"asset\":\"USDT\",\"amount\":\"$DEP_B\"}" -H "Idempotency-Key: e2e-$run-b"
+    result "the same deposit again (same Idempotency-Key and body): 200, the same deposit" wallet test "$CODE/$(j .id)" = "200/$dep_b"
     bs=$(balance "$S" BTC total) bb=$(balance "$B" USDT total)
     result "balances: seller BTC $bs = $DEP_S, buyer USDT $bb = $DEP_B (exact strings)" wallet \
         test "$bs" = "$(dec "q('$DEP_S', 8)")" -a "$bb" = "$(dec "q('$DEP_B', 6)")"
@@ -353,10 +355,11 @@ if [ -n "$px" ]; then
     po=$([ "$CODE" = 202 ] && j .id)
     result "a post-only buy that would cross: rejected (reject_reason post_only)" "trading-api matching" \
         eval 'wait_status "$B" "${po:-none}" rejected && [ "$(j .reject_reason)" = post_only ]'
-    curl -s -N --max-time 12 -H "Authorization: Bearer $B" -H 'Accept: text/event-stream' \
+    curl -s -N --max-time 15 -D "$TMP/sse.h" -H "Authorization: Bearer $B" -H 'Accept: text/event-stream' \
         "$G/v1/markets/$MARKET/stream" >"$TMP/sse" 2>/dev/null &
     sse=$!
-    sleep 1
+    # Live events only reach a subscriber: wait (5 s) for the stream's head.
+    for _ in $(seq 1 25); do grep -qi '^content-type: *text/event-stream' "$TMP/sse.h" 2>/dev/null && break; sleep 0.2; done
     req POST /v1/orders "$B" "{\"market\":\"$MARKET\",\"side\":\"buy\",\"type\":\"market\",\"quote_amount\":\"$NOTIONAL\",\"client_order_id\":\"e2e-$run-mq\"}"
     mq=$([ "$CODE" = 202 ] && j .id)
     result "market buy for $NOTIONAL USDT (quote_amount): filled, $QTY8 at $PX" "trading-api matching" \
@@ -377,6 +380,12 @@ if [ -n "$px" ]; then
         settled "$e_sb" "$e_su" "$e_bb" "$e_bu"
     result "nothing stays held (market orders' holds released)" wallet \
         test "$(balance "$S" BTC held)/$(balance "$B" USDT held)" = "0.00000000/0.000000"
+    ledger_sum() { # TOKEN ASSET: the sum of the user's ledger changes
+        req GET "/v1/ledger?asset=$2&limit=500" "$1" ""
+        python3 -c 'import json, sys; from decimal import Decimal as D; print(sum((D(i["amount"]) for i in json.load(sys.stdin)["items"]), D(0)))' <<<"$BODY" 2>/dev/null
+    }
+    result "GET /v1/ledger: the buyer's BTC and USDT postings add up to the balances" wallet \
+        test "$(dec "D('$(ledger_sum "$B" BTC)') == D('$e_bb') and D('$(ledger_sum "$B" USDT)') == D('$e_bu')")" = True
     if have_sql; then
         want_q=$(dec "q(D('${fees_usdt0:-0}') + 4 * D('$FEE_MAKER_Q') + D('$FEE_TAKER_Q'), 6)")
         want_b=$(dec "q(D('${fees_btc0:-0}') + 4 * D('$FEE_TAKER_B') + D('$FEE_MAKER_B'), 8)")
@@ -516,7 +525,7 @@ head -c $((1048576 + 16)) /dev/zero | tr '\0' 'a' >"$TMP/big"
 code=$(curl -s -o "$TMP/b" -w '%{http_code}' --max-time 20 -X POST -H "Authorization: Bearer $B" \
     -H 'Content-Type: application/json' --data-binary @"$TMP/big" "$G/v1/orders")
 echo "POST /v1/orders (1 MiB + 16 bytes) -> $code $(head -c 300 "$TMP/b")" >>"$TMP/trace"
-result "a body over 1 MiB: 413" "" test "$code" = 413
+result "a body over 1 MiB: 413 payload_too_large" "" test "$code/$(jq -r .error.code "$TMP/b" 2>/dev/null)" = 413/payload_too_large
 
 # ---- conservation (SQL on the wallet's database) -------------------------------------
 
