@@ -123,10 +123,12 @@ balance() {
     echo "$v"
 }
 
-# wait_status TOKEN ORDER_ID STATUS...: polls GET /v1/orders/{id} (20 s).
+# wait_status TOKEN ORDER_ID STATUS...: polls GET /v1/orders/{id} (WAIT_S, 30 s;
+# the first order of a fresh lab waits for matching's Kafka group to settle).
+WAIT_S=30
 wait_status() {
     local token=$1 id=$2 i st; shift 2
-    for i in $(seq 1 100); do
+    for i in $(seq 1 $((WAIT_S * 5))); do
         req GET "/v1/orders/$id" "$token" ""
         st=$(j .status)
         for s in "$@"; do [ "$st" = "$s" ] && return 0; done
@@ -266,14 +268,16 @@ if [ -n "$px" ]; then
     # 1. the seller rests, the buyer crosses
     place "$S" "$(order sell limit GTC "e2e-$run-sell1")"; sell1=$OID
     result "the seller's GTC limit sell $QTY @ $PX: 202 pending" "trading-api risk wallet" test -n "$sell1" -a "$(j .status)" = pending
+    WAIT_S=60
     result "it rests: open in GET /v1/orders/{id}" "trading-api matching" wait_status "$S" "$sell1" open
+    WAIT_S=30
     result "its hold: $QTY BTC held" wallet test "$(balance "$S" BTC held)" = "$(dec "q('$QTY', 8)")"
     ask1=$(book_at asks "$PX")
     result "book depth: the ask at $PX grew by $QTY ($ask0 -> $ask1)" "trading-api matching" \
         test "$(dec "D('$ask1') - D('$ask0') == D('$QTY')")" = True
     place "$B" "$(order buy limit GTC "e2e-$run-buy1")"; buy1=$OID
     result "the buyer's crossing GTC limit buy: 202" "trading-api risk wallet" test -n "$buy1"
-    result "the buy is filled (GET /v1/orders/{id}, 20 s)" "trading-api matching" wait_status "$B" "$buy1" filled
+    result "the buy is filled (GET /v1/orders/{id})" "trading-api matching" wait_status "$B" "$buy1" filled
     result "its filled_quantity, filled_quote and average_price are exact" trading-api \
         test "$(j .filled_quantity)/$(j .filled_quote)/$(j .average_price)" = "$(dec "q('$QTY', 8)")/$(dec "q(D('$PX') * D('$QTY'), 6)")/$PX"
     result "the sell is filled" "trading-api matching" wait_status "$S" "$sell1" filled
