@@ -214,6 +214,39 @@ const char *cm_http_req_span_id(const struct cm_http_req *r)
 {
     return r->span_id;
 }
+struct kv_walk {
+    cm_http_kv_fn fn;
+    void *ctx;
+};
+
+static enum MHD_Result kv_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    struct kv_walk *w = cls;
+    return w->fn(w->ctx, key, value ? value : "") == 0 ? MHD_YES : MHD_NO;
+}
+
+static int kv_walk(const struct cm_http_req *r, enum MHD_ValueKind kind, cm_http_kv_fn fn,
+                   void *ctx)
+{
+    if (!r || !r->conn || !fn)
+        return -1;
+    struct kv_walk w = {fn, ctx};
+    MHD_get_connection_values(r->conn, kind, kv_visit, &w);
+    return 0;
+}
+
+int cm_http_req_foreach_header(const struct cm_http_req *r, cm_http_kv_fn fn, void *ctx)
+{
+    return kv_walk(r, MHD_HEADER_KIND, fn, ctx);
+}
+
+int cm_http_req_foreach_query(const struct cm_http_req *r, cm_http_kv_fn fn, void *ctx)
+{
+    return kv_walk(r, MHD_GET_ARGUMENT_KIND, fn, ctx);
+}
+
 const char *cm_http_req_traceparent(const struct cm_http_req *r)
 {
     return r->traceparent;

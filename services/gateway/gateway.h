@@ -9,7 +9,6 @@
  *                  rate-limit classes; matching and prefix rewrite (pure)
  *   headers.c      what is forwarded upstream: header filter, path/query
  *                  encoding (pure)
- *   reqwalk.c      enumerates a request's headers and query arguments
  *   validate.c     email and password rules (pure)
  *   ratelimit.c    token buckets: Redis (Lua) shared, local fallback
  *   tokens.c       password hashing, JWT issue/verify, refresh tokens
@@ -149,14 +148,6 @@ int gw_header_forwardable(const char *name);
 int gw_path_append(struct cm_buf *b, const char *path);
 /* Appends "?k=v" or "&k=v", percent-encoded; value NULL: bare "k". */
 int gw_query_append(struct cm_buf *b, const char *key, const char *value);
-
-/* ---- request enumeration (reqwalk.c) */
-
-typedef int (*gw_kv_fn)(void *ctx, const char *key, const char *value);
-/* Calls fn for every request header / query argument in order; stops
- * when fn returns non-zero. 0 / -1. */
-int gw_req_foreach_header(struct cm_http_req *r, gw_kv_fn fn, void *ctx);
-int gw_req_foreach_query(struct cm_http_req *r, gw_kv_fn fn, void *ctx);
 
 /* ---- validation (validate.c) */
 

@@ -251,8 +251,8 @@ void gw_proxy_handle(struct cm_http_req *r)
     }
     const char *headers[MAX_FWD_HEADERS + 8];
     struct fwd f = {.r = r, .headers = headers, .url = &url};
-    gw_req_foreach_query(r, add_query, &f);
-    gw_req_foreach_header(r, add_header, &f);
+    cm_http_req_foreach_query(r, add_query, &f);
+    cm_http_req_foreach_header(r, add_header, &f);
     if (f.bad) {
         cm_buf_release(&url);
         cm_http_reply_error(r, 414, "uri_too_long", "query too long");

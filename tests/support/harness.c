@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,7 +51,8 @@ int free_port(void)
     return port;
 }
 
-pid_t spawn_service(const char *name, const char *log, const char *const *env)
+pid_t spawn_service_args(const char *name, const char *log, const char *const *args,
+                         const char *const *env)
 {
     char bin[1024], logpath[1024];
     snprintf(bin, sizeof bin, "%s/%s", need_env("TEST_BIN_DIR"), name);
@@ -73,7 +75,11 @@ pid_t spawn_service(const char *name, const char *log, const char *const *env)
         else
             unsetenv(key);
     }
-    char *argv[2] = {bin, NULL};
+    char *argv[16] = {bin};
+    int n = 1;
+    for (const char *const *a = args; a && *a && n < 15; a++)
+        argv[n++] = (char *)*a;
+    argv[n] = NULL;
     execv(bin, argv);
     _exit(127);
 }
@@ -119,15 +125,17 @@ int http_do(int port, const char *method, const char *path, const char *const *h
     CURL *c = curl_easy_init();
     if (!c)
         return -1;
-    char url[1024];
+    char url[4096];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     struct curl_slist *h = NULL;
     for (const char *const *p = headers; p && *p; p++)
         h = curl_slist_append(h, *p);
     if (body)
         h = curl_slist_append(h, "Content-Type: application/json");
-    struct cm_buf b;
+    h = curl_slist_append(h, "Expect:");
+    struct cm_buf b, hb;
     cm_buf_init(&b, 64u << 20);
+    cm_buf_init(&hb, 1u << 20);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -135,28 +143,57 @@ int http_do(int port, const char *method, const char *path, const char *const *h
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
+    int64_t t0 = now_ms();
     CURLcode rc = curl_easy_perform(c);
+    resp->ms = now_ms() - t0;
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK) {
         cm_buf_release(&b);
+        cm_buf_release(&hb);
         return -1;
     }
     resp->body = b.data ? cm_buf_detach(&b, &resp->len) : strdup("");
+    resp->headers = hb.data ? cm_buf_detach(&hb, NULL) : strdup("");
     cm_buf_release(&b);
+    cm_buf_release(&hb);
     return 0;
 }
 
 void http_free(struct http_resp *resp)
 {
     free(resp->body);
-    resp->body = NULL;
+    free(resp->headers);
+    resp->body = resp->headers = NULL;
+}
+
+int resp_header(const struct http_resp *r, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(line + len - v);
+            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(out, n, "%.*s", (int)vl, v);
+            return 0;
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return -1;
 }
 
 cJSON *http_json(const struct http_resp *resp)
@@ -206,18 +243,30 @@ double metric(int port, const char *series)
 
 int wait_service(pid_t pid, int port, const char *log, int timeout_ms)
 {
+    return wait_http(pid, port, "/readyz", log, timeout_ms);
+}
+
+int wait_http(pid_t pid, int port, const char *path, const char *log, int timeout_ms)
+{
     int64_t end = now_ms() + timeout_ms;
     int st = -1;
     do {
-        if (wait_ready(port, 100) == 0)
-            return 0;
+        struct http_resp r;
+        if (http_do(port, "GET", path, NULL, NULL, &r) == 0) {
+            long status = r.status;
+            http_free(&r);
+            if (status == 200)
+                return 0;
+        }
+        if (now_ms() < end)
+            usleep(20 * 1000);
         st = wait_exit(pid, 0);
     } while (st < 0 && now_ms() < end);
     fprintf(stderr, "# %s on port %d not ready: %s %d\n", log, port,
             st < 0 ? "still running after (ms)" : "exited with", st < 0 ? timeout_ms : st);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.log", need_env("TEST_TMPDIR"), log);
-    FILE *f = fopen(path, "r");
+    char logpath[1024];
+    snprintf(logpath, sizeof logpath, "%s/%s.log", need_env("TEST_TMPDIR"), log);
+    FILE *f = fopen(logpath, "r");
     if (f) {
         char lines[20][512];
         int n = 0;
@@ -228,4 +277,9 @@ int wait_service(pid_t pid, int port, const char *log, int timeout_ms)
         fclose(f);
     }
     return -1;
+}
+
+pid_t spawn_service(const char *name, const char *log, const char *const *env)
+{
+    return spawn_service_args(name, log, NULL, env);
 }

@@ -21,6 +21,9 @@ int free_port(void);
  * ("KEY=VALUE", NULL-terminated; "KEY=" unsets), output to
  * TEST_TMPDIR/<log>.log. Returns the pid or -1. */
 pid_t spawn_service(const char *name, const char *log, const char *const *env);
+/* Same with argv (NULL-terminated, argv[0] excluded). */
+pid_t spawn_service_args(const char *name, const char *log, const char *const *args,
+                         const char *const *env);
 /* SIGTERM, wait up to 10 s, then SIGKILL. Returns the exit status or -1. */
 int stop_service(pid_t pid);
 /* Polls GET http://127.0.0.1:port/readyz until 200 or timeout_ms. 0 / -1. */
@@ -28,6 +31,8 @@ int wait_ready(int port, int timeout_ms);
 /* wait_ready for a spawned service; on failure prints why on stderr (its
  * exit status if it died, and the tail of TEST_TMPDIR/<log>.log). */
 int wait_service(pid_t pid, int port, const char *log, int timeout_ms);
+/* The same on any path that answers 200 when the program is up. */
+int wait_http(pid_t pid, int port, const char *path, const char *log, int timeout_ms);
 /* waitpid with a deadline: the exit code, or -1 if still running. */
 int wait_exit(pid_t pid, int timeout_ms);
 
@@ -35,6 +40,8 @@ struct http_resp {
     long status;
     char *body; /* malloc'd, NUL-terminated (may be "") */
     size_t len;
+    char *headers; /* raw response head, malloc'd */
+    int64_t ms;    /* elapsed */
 };
 /*
  * One request to http://127.0.0.1:port<path>. headers: NULL-terminated
@@ -44,6 +51,8 @@ struct http_resp {
 int http_do(int port, const char *method, const char *path, const char *const *headers,
             const char *body, struct http_resp *resp);
 void http_free(struct http_resp *resp);
+/* Value of response header name (case-insensitive) into out; 0 / -1. */
+int resp_header(const struct http_resp *r, const char *name, char *out, size_t n);
 /* Parses resp->body; caller cJSON_Delete()s. */
 cJSON *http_json(const struct http_resp *resp);
 /* The error code of an error envelope ("" if none); borrowed from the tree. */

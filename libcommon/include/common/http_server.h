@@ -122,6 +122,12 @@ const char *cm_http_req_param(const struct cm_http_req *r, const char *name);
 const char *cm_http_req_query(const struct cm_http_req *r, const char *name);
 /* Request header, case-insensitive name; NULL if absent. */
 const char *cm_http_req_header(const struct cm_http_req *r, const char *name);
+/* Calls fn for every request header / query argument (decoded), in the
+ * order received, until fn returns non-zero. A proxy forwards with these.
+ * 0, or -1 on bad arguments. */
+typedef int (*cm_http_kv_fn)(void *ctx, const char *key, const char *value);
+int cm_http_req_foreach_header(const struct cm_http_req *r, cm_http_kv_fn fn, void *ctx);
+int cm_http_req_foreach_query(const struct cm_http_req *r, cm_http_kv_fn fn, void *ctx);
 /* Body read for CM_ROUTE_BODY routes, NUL-terminated; "" and 0 otherwise. */
 const char *cm_http_req_body(const struct cm_http_req *r, size_t *len);
 const char *cm_http_req_client_ip(const struct cm_http_req *r);

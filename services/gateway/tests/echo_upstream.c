@@ -110,8 +110,8 @@ static void echo(struct cm_http_req *r)
     const char *body = cm_http_req_body(r, &len);
     cJSON_AddStringToObject(o, "method", cm_http_req_method(r));
     cJSON_AddStringToObject(o, "path", cm_http_req_path(r));
-    gw_req_foreach_query(r, put_raw, q);
-    gw_req_foreach_header(r, put, h);
+    cm_http_req_foreach_query(r, put_raw, q);
+    cm_http_req_foreach_header(r, put, h);
     cJSON_AddItemToObject(o, "query", q);
     cJSON_AddItemToObject(o, "headers", h);
     cJSON_AddStringToObject(o, "body", body);

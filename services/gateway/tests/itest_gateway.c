@@ -25,7 +25,7 @@
 
 #include "common/jwt.h"
 #include "common/redis.h"
-#include "gw_support.h"
+#include "harness.h"
 #include "common/banned.h"
 
 #define SECRET "itest-secret-0123456789abcdef-0123456789"
@@ -128,7 +128,7 @@ static pid_t start_gateway(int port, const char *redis_url, const char *const *e
     for (const char *const *e = extra; e && *e && n < 31; e++)
         env[n++] = *e;
     env[n] = NULL;
-    return spawn("gateway", log, NULL, env);
+    return spawn_service_args("gateway", log, NULL, env);
 }
 
 static int setup(void **state)
@@ -147,7 +147,7 @@ static int setup(void **state)
     echo_port = free_port();
     snprintf(env_port, sizeof env_port, "%d", echo_port);
     const char *args[] = {env_port, "8", NULL};
-    echo_pid = spawn("gateway-echo", "echo", args, NULL);
+    echo_pid = spawn_service_args("gateway-echo", "echo", args, NULL);
     if (wait_http(echo_pid, echo_port, "/ping", "echo", 10000) < 0)
         return -1;
     snprintf(env_echo, sizeof env_echo, "ECHO_URL=http://127.0.0.1:%d", echo_port);
@@ -161,8 +161,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int rc = stop_child(gw_pid);
-    stop_child(echo_pid);
+    int rc = stop_service(gw_pid);
+    stop_service(echo_pid);
     if (garbage_fd >= 0)
         shutdown(garbage_fd, SHUT_RDWR);
     return rc == 0 ? 0 : -1; /* a clean drain on SIGTERM */
@@ -625,7 +625,7 @@ static void redis_down_falls_back_to_local_limits(void **state)
     assert_int_equal(http_do(port, "GET", "/v1/echo", h, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     http_free(&r);
-    assert_int_equal(stop_child(pid), 0);
+    assert_int_equal(stop_service(pid), 0);
 }
 
 /* ---- limits and upstream failures */
@@ -830,7 +830,7 @@ static void es256_tokens_and_jwks(void **state)
     assert_int_equal(r.status, 401);
     http_free(&r);
     (void)uid;
-    assert_int_equal(stop_child(pid), 0);
+    assert_int_equal(stop_service(pid), 0);
 }
 
 static void bad_config_exits_2(void **state)
