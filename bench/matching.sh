@@ -71,7 +71,7 @@ svc_env() { # DB GROUP COMMANDS EVENTS TRADES
         MATCHING_COMMANDS_TOPIC=$3 MATCHING_EVENTS_TOPIC=$4 MATCHING_TRADES_TOPIC=$5 \
         MATCHING_MARKETS_FILE=$dir/markets.json LOG_LEVEL=warn \
         KAFKA_PROPS="session.timeout.ms=6000;heartbeat.interval.ms=500" \
-        MATCHING_SNAPSHOT_INTERVAL=2s MATCHING_ORDER_CAPACITY=1048576
+        MATCHING_SNAPSHOT_INTERVAL=2s
 }
 wait_ready() {
     local i

@@ -455,13 +455,14 @@ static int readyz(int port)
 
 struct probe {
     int seen;
+    char needle[64]; /* "order_id":"<unique>" : a replayed older probe must not count */
 };
 
 static void probe_msg(void *ctx, const char *topic, const void *v, size_t len, int64_t ts)
 {
     (void)topic, (void)ts;
     struct probe *p = ctx;
-    if (memmem(v, len, "\"user_id\":\"999998\"", 18))
+    if (memmem(v, len, p->needle, strlen(p->needle)))
         p->seen = 1;
 }
 
@@ -474,6 +475,8 @@ static int recover(const char *brokers, const char *cmds, const char *evs, int p
     if (!r || !p)
         return 1;
     struct probe pr = {0};
+    uint64_t probe_id = 100000000 + (uint64_t)now_ns() % 800000000;
+    snprintf(pr.needle, sizeof pr.needle, "\"order_id\":\"%" PRIu64 "\"", probe_id);
     while (mtc_reader_poll(r, 300, probe_msg, &pr) > 0)
         ;
     pr.seen = 0;
@@ -494,10 +497,13 @@ static int recover(const char *brokers, const char *cmds, const char *evs, int p
         return 1;
     printf("%d\n", (int)pid); /* first line: the service's pid for the caller */
     fflush(stdout);
-    const char *cancel = "{\"type\":\"order.cancel\",\"version\":1,\"id\":\"probe\",\"ts\":"
-                         "\"2026-11-21T12:00:00Z\",\"market\":\"BTC-USDT\",\"order_id\":\"2\","
-                         "\"user_id\":\"999998\"}";
-    mtc_produce(p, cmds, "BTC-USDT", cancel, strlen(cancel));
+    char cancel[256];
+    int clen = snprintf(cancel, sizeof cancel,
+                        "{\"type\":\"order.cancel\",\"version\":1,\"id\":\"probe\",\"ts\":"
+                        "\"2026-11-21T12:00:00Z\",\"market\":\"BTC-USDT\",\"order_id\":\"%" PRIu64
+                        "\",\"user_id\":\"999998\"}",
+                        probe_id);
+    mtc_produce(p, cmds, "BTC-USDT", cancel, (size_t)clen);
     rd_kafka_flush(p, 5000);
     int64_t t_ready = 0, t_event = 0, end = t0 + 60000000000LL;
     while ((!t_ready || !t_event) && now_ns() < end) {
