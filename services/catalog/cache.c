@@ -210,23 +210,31 @@ static redisContext *rconn(void)
  * Redis merely answered with an error reply). Caller frees the reply. */
 static redisReply *rcmd(int argc, const char **argv, const size_t *lens)
 {
-    redisContext *c = rconn();
-    if (!c)
-        return NULL;
-    redisReply *r = redisCommandArgv(c, argc, argv, lens);
-    if (!r) {
+    /* A connection kept from before a Redis restart fails on its first
+     * command: then reconnect and retry once, at once. Back off only when
+     * connecting itself fails (Redis really down). */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fresh = !t_redis;
+        redisContext *c = rconn();
+        if (!c)
+            return NULL;
+        redisReply *r = redisCommandArgv(c, argc, argv, lens);
+        if (r && r->type == REDIS_REPLY_ERROR) {
+            cm_warn("cache: redis error reply: %s", r->str);
+            freeReplyObject(r);
+            return NULL;
+        }
+        if (r)
+            return r;
         cm_warn("cache: redis: %s", c->errstr[0] ? c->errstr : "no reply");
         forget(c);
         t_redis = NULL;
-        t_retry_at = now_ms() + RETRY_MS;
-        return NULL;
+        if (fresh) {
+            t_retry_at = now_ms() + RETRY_MS;
+            return NULL;
+        }
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-        cm_warn("cache: redis error reply: %s", r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
+    return NULL;
 }
 
 int cache_ping(void)

@@ -81,26 +81,32 @@ static void redis_publish(const struct outbox_row *row)
 {
     if (cm_faults_dependency_dropped("redis"))
         return;
-    if (!g.redis) {
-        struct timeval tv = {0, 500000};
-        g.redis = redisConnectWithTimeout(g.redis_host, g.redis_port, tv);
-        if (!g.redis || g.redis->err || redisSetTimeout(g.redis, tv) != REDIS_OK) {
-            if (g.redis)
-                redisFree(g.redis);
-            g.redis = NULL;
-            cm_counter_add(g.publish_errors, 1, "redis");
+    /* A connection kept from before a Redis restart fails on its first
+     * command: reconnect and publish again, once. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fresh = !g.redis;
+        if (!g.redis) {
+            struct timeval tv = {0, 500000};
+            g.redis = redisConnectWithTimeout(g.redis_host, g.redis_port, tv);
+            if (!g.redis || g.redis->err || redisSetTimeout(g.redis, tv) != REDIS_OK) {
+                if (g.redis)
+                    redisFree(g.redis);
+                g.redis = NULL;
+                break;
+            }
+        }
+        redisReply *r = redisCommand(g.redis, "PUBLISH %s %s", g.channel, row->payload);
+        if (r) {
+            cm_counter_add(g.published, 1, "redis");
+            freeReplyObject(r);
             return;
         }
-    }
-    redisReply *r = redisCommand(g.redis, "PUBLISH %s %s", g.channel, row->payload);
-    if (!r) {
         redisFree(g.redis);
         g.redis = NULL;
-        cm_counter_add(g.publish_errors, 1, "redis");
-        return;
+        if (fresh)
+            break;
     }
-    cm_counter_add(g.published, 1, "redis");
-    freeReplyObject(r);
+    cm_counter_add(g.publish_errors, 1, "redis");
 }
 
 /* Publishes rows in order; returns how many from the start were delivered. */

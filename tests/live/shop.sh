@@ -30,7 +30,8 @@ curl -fsS -o /dev/null "$CATALOG_URL/catalog/products/$PRODUCT"
 h0=$(metric "$CATALOG_URL" 'catalog_cache_requests_total{result="hit"}')
 curl -fsS -o /dev/null "$CATALOG_URL/catalog/products/$PRODUCT"
 h1=$(metric "$CATALOG_URL" 'catalog_cache_requests_total{result="hit"}')
-check "a repeated product read is a cache hit" python3 -c "import sys; sys.exit(0 if float('$h1') == float('${h0:-0}') + 1 else 1)"
+# (>=: lab traffic may read through the cache at the same time)
+check "a repeated product read is a cache hit" python3 -c "import sys; sys.exit(0 if float('$h1') >= float('${h0:-0}') + 1 else 1)"
 
 # Subscribe before the order exists; redis-cli prints each message.
 # (The subscriber lives until the trap ends it: a loaded lab is slow.)

@@ -6,12 +6,14 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -436,6 +438,70 @@ static void test_stock_reservations(void **state)
     expect_error("POST", "/internal/stock/reserve", NULL, body, 409, "conflict");
 }
 
+/* A private redis-server (the fixture's is shared): started, stopped,
+ * started again on the same port. */
+static pid_t start_redis(int rport)
+{
+    char port_s[16], dir[1024], log[1100];
+    snprintf(port_s, sizeof port_s, "%d", rport);
+    snprintf(dir, sizeof dir, "%s", need_env("TEST_TMPDIR"));
+    snprintf(log, sizeof log, "%s/redis-private.log", dir);
+    pid_t p = fork();
+    if (p == 0) {
+        execlp("redis-server", "redis-server", "--port", port_s, "--bind", "127.0.0.1", "--save",
+               "", "--appendonly", "no", "--dir", dir, "--logfile", log, (char *)NULL);
+        _exit(127);
+    }
+    char ping[128];
+    snprintf(ping, sizeof ping, "redis-cli -p %d ping >/dev/null 2>&1", rport);
+    int64_t end = now_ms() + 10000;
+    while (system(ping) != 0 && now_ms() < end)
+        usleep(20000);
+    return p;
+}
+
+/* Redis restarts under a running catalog (empty, as without persistence):
+ * connections from before fail once; the read behind them must neither
+ * error nor fall back for long: the next read is a hit again. */
+static void test_redis_restart(void **state)
+{
+    (void)state;
+    int rport = free_port();
+    pid_t rpid = start_redis(rport);
+    char redis[64];
+    snprintf(redis, sizeof redis, "redis://127.0.0.1:%d", rport);
+    int p2 = free_port();
+    pid_t pid2 = start(p2, redis, "catalog-redis-restart");
+    assert_int_equal(wait_service(pid2, p2, "catalog-redis-restart", 20000), 0);
+    int saved = port;
+    port = p2;
+    int64_t id = create_product("{\"name\":\"Restart\",\"price\":\"5.00\",\"stock\":1}");
+    char path[64];
+    snprintf(path, sizeof path, "/catalog/products/%lld", (long long)id);
+    /* HTTP_THREADS workers each keep a connection: warm them all */
+    for (int i = 0; i < 16; i++)
+        cJSON_Delete(call("GET", path, NULL, NULL, 200));
+    assert_true(cache("hit") >= 1);
+
+    kill(rpid, SIGTERM);
+    assert_true(wait_exit(rpid, 10000) >= 0);
+    rpid = start_redis(rport);
+    double err0 = cache("error");
+    for (int i = 0; i < 16; i++) {
+        cJSON *p = call("GET", path, NULL, NULL, 200);
+        assert_string_equal(str(p, "price"), "5.00");
+        cJSON_Delete(p);
+    }
+    assert_true(cache("error") == err0); /* stale connections were replaced at once */
+    double hit0 = cache("hit");
+    cJSON_Delete(call("GET", path, NULL, NULL, 200));
+    assert_true(cache("hit") == hit0 + 1);
+    port = saved;
+    assert_int_equal(stop_service(pid2), 0);
+    kill(rpid, SIGTERM);
+    wait_exit(rpid, 10000);
+}
+
 static void test_redis_down(void **state)
 {
     (void)state;
@@ -476,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_stampede_one_load),
         cmocka_unit_test(test_stock_reservations),
         cmocka_unit_test(test_redis_down),
+        cmocka_unit_test(test_redis_restart),
     };
     return cmocka_run_group_tests_name("catalog", tests, setup, teardown);
 }
