@@ -242,10 +242,13 @@ book_at() { # SIDE PRICE -> quantity resting there ("0" when none)
     echo "${v:-0}"
 }
 if [ $funded = 1 ] && need "trading journey" $TRADE_SVCS; then
-    # A price inside the spread and the risk band: at the last trade (or
-    # 20000), moved above the best bid; our pair then only meets itself.
+    # A price inside the spread and the risk band: at the last trade, moved
+    # above the best bid, so our pair only meets itself. Without a trade yet:
+    # 30000, the price the other live checks and labctl's probes use (risk's
+    # price_band refuses orders 10% away from the last trade: trading at
+    # another price here would make them fail).
     req GET "/v1/markets/$MARKET/ticker" "$S" ""
-    last=$(j '.last_price // "20000"')
+    last=$(j '.last_price // "30000"')
     req GET "/v1/markets/$MARKET/book?depth=50" "$S" ""
     bid=$(j '.bids[0].price // ""') ask=$(j '.asks[0].price // ""')
     px=$(dec "max(q('$last', 6), q('${bid:-0}', 6) + D('0.01'))")
