@@ -3,28 +3,35 @@
 # (tests/live/README.md: runs inside tests/lab/suite.sh while a lab is up).
 #
 #   accounts   register two fresh users (unique emails), duplicate -> 409,
-#              log in (JWT)
+#              an SQL-injection-looking email kept literally, log in (JWT),
+#              wrong password -> 401
 #   money      deposit through the gateway: the seller's credited by the
 #              wallet's admin route (the lab's shortcut), the buyer's by
-#              the chain mock's confirmations (with a deadline); exact
-#              balances
-#   trading    a crossing pair of GTC limits (seller rests = maker, buyer
-#              crosses = taker), both filled in GET /v1/orders/{id}, the
-#              trade in /trades, /candles, /ticker, book depth before and
-#              after; IOC (rest expired), FOK (nothing traded, expired),
-#              market sell by quantity; a resting buy cancelled (DELETE)
-#              and its hold released; balances and the fee account changed
-#              exactly as the fee bps of the wallet's configuration say
-#              (exact decimal strings)
+#              the chain mock's confirmations (with a deadline); a repeated
+#              Idempotency-Key -> the same deposit; exact balances
+#   trading    at the last trade price (30000 on a fresh lab), inside the
+#              spread: a crossing pair of GTC limits (seller rests = maker,
+#              buyer crosses = taker), both filled in GET /v1/orders/{id}
+#              with exact fills and average price, the trade in /trades,
+#              /candles, /ticker, book depth before and after; IOC (rest
+#              expired), FOK (nothing traded), market sell by quantity,
+#              post-only that would cross (rejected), market buy by
+#              quote_amount seen on the SSE stream through the gateway;
+#              balances, the ledger and the fee account sys:fees changed
+#              exactly as the wallet's fee bps say (exact decimal strings);
+#              cancel (DELETE) with the hold released, 409 on a second
+#              cancel; order idempotency (200 / 409), insufficient funds
+#              (422), cancel-all, order lists (only the caller's)
 #   withdraw   the demo user alice withdraws BTC to her seeded allow-listed
 #              address, completed, balance down by amount + network fee;
-#              a non-allow-listed address -> 403
-#   security   no token / tampered token -> 401 (WWW-Authenticate), another
-#              user's order -> 404 (read and cancel), spoofed X-User-Id
-#              ignored, oversized body -> 413
+#              another user -> 404; a non-allow-listed address -> 403
+#   security   no token / tampered / alg:none / expired / other-key token
+#              -> 401 (WWW-Authenticate), another user's order -> 404 (read
+#              and cancel), spoofed X-User-Id ignored (orders, balances),
+#              X-Request-Id returned, oversized body -> 413
 #   ledger     conservation by SQL on the wallet's database: per asset
 #              sum(users + sys:fees) = credited deposits - completed
-#              withdrawals, and held = open holds
+#              withdrawals, held = open holds, postings sum to zero
 #
 # A step whose services are not built (build/bin/<name>) is skipped loudly;
 # a failing step prints the response it got and the end of the relevant
@@ -194,6 +201,14 @@ B=$(login "$EMAIL_B" "$PW_B")
 result "the buyer logs in (JWT access token)" "" test "$(grep -o '\.' <<<"$B" | wc -l)" -eq 2
 req POST /v1/auth/login "" "{\"email\":\"$EMAIL_B\",\"password\":\"wrong-password-123\"}"
 result "a wrong password: 401" "" test "$CODE" = 401
+
+# An email that looks like SQL injection (quotes and = are legal in its
+# local part): stored and returned literally, and it logs in.
+odd="e2e-x'or'1'='1-$run@example.com"
+req POST /v1/auth/register "" "$(jq -cn --arg e "$odd" --arg p "$PW_S" '{email: $e, password: $p}')"
+result "an SQL-injection-looking email is stored and returned literally" "" test "$CODE/$(j .email)" = "201/$odd"
+req POST /v1/auth/login "" "$(jq -cn --arg e "$odd" --arg p "$PW_S" '{email: $e, password: $p}')"
+result "and logs in" "" test "$CODE" = 200 -a -n "$(j '.access_token // empty')"
 
 if [ -z "$S" ] || [ -z "$B" ]; then
     not_ok "no tokens: the rest of the journey cannot run"
