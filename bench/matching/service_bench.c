@@ -302,15 +302,15 @@ static int latency(const char *brokers, const char *cmds, const char *evs, const
     qsort(l.svc, l.ns, sizeof *l.svc, cmp64);
     if (!hop_mode)
         printf("# latency: send to the trade's Kafka timestamp (matching's produce call), ms "
-           "resolution: p50 %" PRId64 " ms p99 %" PRId64 " ms\n",
-           l.svc[l.ns / 2], l.svc[l.ns * 99 / 100]);
+               "resolution: p50 %" PRId64 " ms p99 %" PRId64 " ms\n",
+               l.svc[l.ns / 2], l.svc[l.ns * 99 / 100]);
     double p50 = (double)l.samples[l.ns / 2] / 1e6, p99 = (double)l.samples[l.ns * 99 / 100] / 1e6,
            p999 = (double)l.samples[l.ns * 999 / 1000] / 1e6,
            max = (double)l.samples[l.ns - 1] / 1e6;
     if (!hop_mode)
         printf("# latency: %zu commands at %d/s open loop, %zu taker orders traded; command to "
-           "first trade event: p50 %.3f ms p99 %.3f ms p99.9 %.3f ms max %.3f ms\n",
-           l.n, rate, l.ns, p50, p99, p999, max);
+               "first trade event: p50 %.3f ms p99 %.3f ms p99.9 %.3f ms max %.3f ms\n",
+               l.n, rate, l.ns, p50, p99, p999, max);
     if (hop_mode)
         printf("# baseline, one Kafka hop (produce -> consume, no matching) at %d/s: p50 %.3f ms "
                "p99 %.3f ms p99.9 %.3f ms max %.3f ms\n",
@@ -350,10 +350,16 @@ static void no_event(void *ctx, const struct me_event *ev)
 static int seed(const char *brokers, const char *cmds, const char *db, size_t orders)
 {
     /* BTC-USDT of markets.json, sized for the book */
-    struct me_rules rules = {.base_scale = 8, .stp_default = ME_STP_CANCEL_TAKER,
-                             .band_bps = 1000, .tick = 10000, .lot = 1000, .min_qty = 1000,
-                             .max_qty = 10000000000, .min_price = 10000,
-                             .max_price = 10000000000000, .order_capacity = 1u << 21};
+    struct me_rules rules = {.base_scale = 8,
+                             .stp_default = ME_STP_CANCEL_TAKER,
+                             .band_bps = 1000,
+                             .tick = 10000,
+                             .lot = 1000,
+                             .min_qty = 1000,
+                             .max_qty = 10000000000,
+                             .min_price = 10000,
+                             .max_price = 10000000000000,
+                             .order_capacity = 1u << 21};
     struct me_market *m = me_market_new(&rules);
     if (!m)
         return 1;
@@ -362,9 +368,13 @@ static int seed(const char *brokers, const char *cmds, const char *db, size_t or
     for (size_t i = 0; i < orders; i++) {
         int side = (int)(i & 1);
         int64_t cents = (int64_t)((i / 2) % 100000);
-        struct me_cmd c = {.type = ME_CMD_PLACE, .order_type = ME_LIMIT, .tif = ME_GTC,
-                           .side = (uint8_t)side, .order_id = 10000000 + i,
-                           .user_id = 1 + i % 5000, .qty = 1000 * (int64_t)(1 + i % 7)};
+        struct me_cmd c = {.type = ME_CMD_PLACE,
+                           .order_type = ME_LIMIT,
+                           .tif = ME_GTC,
+                           .side = (uint8_t)side,
+                           .order_id = 10000000 + i,
+                           .user_id = 1 + i % 5000,
+                           .qty = 1000 * (int64_t)(1 + i % 7)};
         c.price = side == ME_BUY ? (2999999 - cents) * 10000 : (3000001 + cents) * 10000;
         if (me_market_apply(m, &c, no_event, NULL) < 0)
             return 1;
@@ -516,8 +526,7 @@ static int recover(const char *brokers, const char *cmds, const char *evs, int p
         }
     }
     if (!t_ready || !t_event) {
-        printf("# recovery: not serving within 60 s (ready %d, event %d)\n", !!t_ready,
-               !!t_event);
+        printf("# recovery: not serving within 60 s (ready %d, event %d)\n", !!t_ready, !!t_event);
         return 1;
     }
     double ready = (double)(t_ready - t0) / 1e9, event = (double)(t_event - t0) / 1e9;
@@ -536,7 +545,8 @@ int main(int argc, char **argv)
     if (argc == 7 && strcmp(argv[1], "throughput") == 0)
         return throughput(argv[2], argv[3], argv[4], argv[5], (size_t)strtol(argv[6], NULL, 10));
     if (argc == 8 && strcmp(argv[1], "latency") == 0)
-        return latency(argv[2], argv[3], argv[4], argv[5], (int)strtol(argv[6], NULL, 10), (int)strtol(argv[7], NULL, 10));
+        return latency(argv[2], argv[3], argv[4], argv[5], (int)strtol(argv[6], NULL, 10),
+                       (int)strtol(argv[7], NULL, 10));
     if (argc == 6 && strcmp(argv[1], "hop") == 0) {
         hop_mode = 1;
         return latency(argv[2], argv[3], argv[3], argv[3], (int)strtol(argv[4], NULL, 10),

@@ -143,8 +143,7 @@ static int parse_place(const cJSON *o, struct mt_cmd *out)
     c->flags = cJSON_IsTrue(post) ? ME_FLAG_POST_ONLY : 0;
     const cJSON *stp = cJSON_GetObjectItemCaseSensitive(o, "stp");
     if (stp) {
-        static const char *const names[] = {"none", "cancel_taker", "cancel_maker",
-                                            "cancel_both"};
+        static const char *const names[] = {"none", "cancel_taker", "cancel_maker", "cancel_both"};
         c->stp = 0;
         for (int i = 0; cJSON_IsString(stp) && i < 4; i++)
             if (strcmp(stp->valuestring, names[i]) == 0)

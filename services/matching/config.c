@@ -58,9 +58,8 @@ int mt_config_load(struct mt_config *c)
      * default. (The producer ignores the consumer property, and vice
      * versa.) */
     int n = snprintf(c->props, sizeof c->props,
-                     "linger.ms=%lld;max.in.flight=1;fetch.wait.max.ms=%lld%s%s",
-                     (long long)linger, (long long)fetch_wait,
-                     c->kafka_props[0] ? ";" : "", c->kafka_props);
+                     "linger.ms=%lld;max.in.flight=1;fetch.wait.max.ms=%lld%s%s", (long long)linger,
+                     (long long)fetch_wait, c->kafka_props[0] ? ";" : "", c->kafka_props);
     int rc = cm_config_finish(&cfg);
     if (rc == 0 && (n < 0 || (size_t)n >= sizeof c->props)) {
         fprintf(stderr, "matching: config: KAFKA_PROPS is too long\n");
@@ -105,8 +104,7 @@ static int valid_symbol(const char *s)
     return *p == 0 && a >= 2 && a <= 12 && b >= 2 && b <= 12;
 }
 
-static int load_market(const cJSON *o, struct mt_market *mk, int64_t cap, char *err,
-                       size_t errlen)
+static int load_market(const cJSON *o, struct mt_market *mk, int64_t cap, char *err, size_t errlen)
 {
     const cJSON *sym = cJSON_GetObjectItemCaseSensitive(o, "symbol");
     if (!cJSON_IsString(sym) || !valid_symbol(sym->valuestring)) {
@@ -142,8 +140,7 @@ static int load_market(const cJSON *o, struct mt_market *mk, int64_t cap, char *
     }
     const cJSON *stp = cJSON_GetObjectItemCaseSensitive(o, "stp_default");
     if (cJSON_IsString(stp)) {
-        static const char *const names[] = {"none", "cancel_taker", "cancel_maker",
-                                            "cancel_both"};
+        static const char *const names[] = {"none", "cancel_taker", "cancel_maker", "cancel_both"};
         int found = 0;
         for (int i = 0; i < 4; i++)
             if (strcmp(stp->valuestring, names[i]) == 0)
@@ -154,10 +151,16 @@ static int load_market(const cJSON *o, struct mt_market *mk, int64_t cap, char *
         }
     }
     /* The core validates the combination (min <= max, tick <= min...). */
-    struct me_market *probe = me_market_new(&(struct me_rules){
-        .base_scale = r->base_scale, .stp_default = r->stp_default, .band_bps = r->band_bps,
-        .tick = r->tick, .lot = r->lot, .min_qty = r->min_qty, .max_qty = r->max_qty,
-        .min_price = r->min_price, .max_price = r->max_price, .order_capacity = 16});
+    struct me_market *probe = me_market_new(&(struct me_rules){.base_scale = r->base_scale,
+                                                               .stp_default = r->stp_default,
+                                                               .band_bps = r->band_bps,
+                                                               .tick = r->tick,
+                                                               .lot = r->lot,
+                                                               .min_qty = r->min_qty,
+                                                               .max_qty = r->max_qty,
+                                                               .min_price = r->min_price,
+                                                               .max_price = r->max_price,
+                                                               .order_capacity = 16});
     if (!probe) {
         snprintf(err, errlen, "market %s: rules rejected by the matching core", s);
         return -1;
@@ -205,7 +208,8 @@ int mt_markets_load(const char *path, int64_t order_capacity, char *err, size_t 
             continue; /* delisted markets are not loaded */
         if (load_market(o, &mt_markets[mt_nmarkets], order_capacity, err, errlen) < 0)
             goto out;
-        if (mt_market_find(mt_markets[mt_nmarkets].symbol, strlen(mt_markets[mt_nmarkets].symbol))) {
+        if (mt_market_find(mt_markets[mt_nmarkets].symbol,
+                           strlen(mt_markets[mt_nmarkets].symbol))) {
             snprintf(err, errlen, "%s: duplicate market %s", path, mt_markets[mt_nmarkets].symbol);
             goto out;
         }

@@ -272,8 +272,8 @@ static int flush_outputs(void)
     size_t from = 0;
     int backoff = 100;
     while (from < nrefs) {
-        size_t ok =
-            cm_kafka_produce_wait(producer, outs + from, nrefs - from, (int)mt_cfg.produce_timeout_ms);
+        size_t ok = cm_kafka_produce_wait(producer, outs + from, nrefs - from,
+                                          (int)mt_cfg.produce_timeout_ms);
         size_t first_bad = from;
         while (first_bad < nrefs && outs[first_bad].err == 0)
             first_bad++;
@@ -438,8 +438,8 @@ static int snapshot(int force, int sync)
         size_t len;
         if (me_market_snapshot(mk->book, &j->bytes[j->nb], &len) < 0)
             goto fail;
-        j->books[j->nb] = (struct store_book){mk->symbol, mk->partition,
-                                              me_market_seq(mk->book), j->bytes[j->nb], len};
+        j->books[j->nb] = (struct store_book){mk->symbol, mk->partition, me_market_seq(mk->book),
+                                              j->bytes[j->nb], len};
         j->mks[j->nb++] = mk;
     }
     for (size_t i = 0; i < j->np; i++)

@@ -49,26 +49,25 @@ static void metrics_init(void)
         "market,type,result");
     mt_m.latency = cm_metric_histogram(
         "matching_match_latency_seconds",
-        "Time from command consumed to its events handed to the producer, seconds.", "market",
-        lat, sizeof lat / sizeof *lat);
+        "Time from command consumed to its events handed to the producer, seconds.", "market", lat,
+        sizeof lat / sizeof *lat);
     mt_m.depth = cm_metric_gauge("matching_book_depth",
                                  "Resting orders in the book per market and side (bid, ask).",
                                  "market,side");
-    mt_m.trades = cm_metric_counter("matching_trades_total", "Trades (fills) produced per market.",
-                                    "market");
+    mt_m.trades =
+        cm_metric_counter("matching_trades_total", "Trades (fills) produced per market.", "market");
     mt_m.produced = cm_metric_counter(
         "matching_events_produced_total",
         "Order events produced per market and event type (accepted, rejected, filled, "
         "partially_filled, cancelled, expired).",
         "market,type");
-    mt_m.snap_age = cm_metric_gauge("matching_snapshot_age_seconds",
-                                    "Seconds since the market's last successful snapshot.",
-                                    "market");
+    mt_m.snap_age =
+        cm_metric_gauge("matching_snapshot_age_seconds",
+                        "Seconds since the market's last successful snapshot.", "market");
     mt_m.snap_time = cm_metric_histogram("matching_snapshot_duration_seconds",
                                          "Time to write one snapshot, seconds.", NULL, NULL, 0);
-    mt_m.snap_fail =
-        cm_metric_counter("matching_snapshot_failures_total", "Snapshots that failed to write.",
-                          NULL);
+    mt_m.snap_fail = cm_metric_counter("matching_snapshot_failures_total",
+                                       "Snapshots that failed to write.", NULL);
     cm_counter_add(mt_m.snap_fail, 0);
     for (size_t i = 0; i < mt_nmarkets; i++) {
         const char *s = mt_markets[i].symbol;

@@ -74,8 +74,8 @@ struct mt_market {
     int dirty;              /* changed since the last snapshot */
     int published_dirty;    /* changed since depth was last published */
     char last_ts[40];
-    int64_t snap_ms;        /* wall clock of the last snapshot (0 none) */
-    int64_t gauge_ms;       /* last matching_book_depth refresh */
+    int64_t snap_ms;  /* wall clock of the last snapshot (0 none) */
+    int64_t gauge_ms; /* last matching_book_depth refresh */
     /* Any thread, under depth.mu. */
     struct mt_depth depth;
     int64_t snap_ok_ms; /* atomic-ish: written by consumer, read by collect */
@@ -99,10 +99,10 @@ struct mt_cmd {
     struct me_cmd cmd;
     struct mt_market *market;
     int reject_reason;
-    char ts[40];        /* the command's ts, copied verbatim to its events */
-    int has_stp;        /* stp given on the wire (echoed in accepted) */
-    int by_quote;       /* market order by quote budget */
-    const char *why;    /* reason for SKIP / REJECT, for logs */
+    char ts[40];     /* the command's ts, copied verbatim to its events */
+    int has_stp;     /* stp given on the wire (echoed in accepted) */
+    int by_quote;    /* market order by quote budget */
+    const char *why; /* reason for SKIP / REJECT, for logs */
 };
 /* Parses one command value. Never crashes on any bytes. */
 int mt_command_parse(const void *data, size_t len, struct mt_cmd *out);
@@ -134,8 +134,8 @@ int store_snapshot_put(const char *topic, const int32_t *parts, const int64_t *n
 int store_partition_get(const char *topic, int32_t partition, int64_t *next);
 /* Calls fn for every stored book of the partition (partition < 0: all).
  * data is borrowed for the call. 0 / -1. */
-typedef int (*store_book_fn)(void *ctx, const char *market, int32_t partition,
-                             const uint8_t *data, size_t len);
+typedef int (*store_book_fn)(void *ctx, const char *market, int32_t partition, const uint8_t *data,
+                             size_t len);
 int store_books_load(const char *topic, int32_t partition, store_book_fn fn, void *ctx);
 
 /* ---- events.c: the consumer thread ----------------------------------- */

@@ -110,7 +110,7 @@ int mt_render_event(struct cm_buf *b, const struct mt_market *mk, const struct m
             rc |= dec(b, "quantity", cmd->qty, bs);
         rc |= kv(b, "time_in_force", tif_name(cmd->tif)) |
               cm_buf_puts(b, (cmd->flags & ME_FLAG_POST_ONLY) ? ",\"post_only\":true"
-                                                               : ",\"post_only\":false");
+                                                              : ",\"post_only\":false");
         if (c->has_stp)
             rc |= kv(b, "stp", stp_name(cmd->stp));
         break;

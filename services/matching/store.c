@@ -70,13 +70,13 @@ static int put_tx(struct cm_db_conn *c, void *ctx)
         const char *values[] = {p->topic, b->market, part, seq, (const char *)b->data};
         int lengths[] = {0, 0, 0, 0, (int)b->len};
         int formats[] = {0, 0, 0, 0, 1};
-        PGresult *r = PQexecParams(
-            cm_db_pg(c),
-            "INSERT INTO matching_books (topic, market, partition, seq, snapshot) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, market) DO UPDATE "
-            "SET partition = EXCLUDED.partition, seq = EXCLUDED.seq, "
-            "snapshot = EXCLUDED.snapshot, updated_at = now()",
-            5, NULL, values, lengths, formats, 0);
+        PGresult *r =
+            PQexecParams(cm_db_pg(c),
+                         "INSERT INTO matching_books (topic, market, partition, seq, snapshot) "
+                         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, market) DO UPDATE "
+                         "SET partition = EXCLUDED.partition, seq = EXCLUDED.seq, "
+                         "snapshot = EXCLUDED.snapshot, updated_at = now()",
+                         5, NULL, values, lengths, formats, 0);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)
             cm_error("matching: snapshot of %s not written: %s", b->market,
@@ -119,8 +119,7 @@ int store_partition_get(const char *topic, int32_t partition, int64_t *next)
             rc = 0;
         PQclear(r);
     } else {
-        cm_error("matching: reading the offset of partition %d: %s", partition,
-                 cm_db_errmsg(c));
+        cm_error("matching: reading the offset of partition %d: %s", partition, cm_db_errmsg(c));
     }
     cm_db_release(pool, c);
     return rc;
@@ -152,8 +151,8 @@ int store_books_load(const char *topic, int32_t partition, store_book_fn fn, voi
             break;
         }
         memcpy(&be, PQgetvalue(r, i, 1), 4);
-        rc = fn(ctx, PQgetvalue(r, i, 0), (int32_t)ntohl(be),
-                (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+        rc = fn(ctx, PQgetvalue(r, i, 0), (int32_t)ntohl(be), (const uint8_t *)PQgetvalue(r, i, 2),
+                (size_t)PQgetlength(r, i, 2));
     }
 out:
     PQclear(r);

@@ -238,8 +238,8 @@ static void produce_range(rd_kafka_t *p, const char *topic, size_t from, size_t 
     assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-static pid_t start(const char *name, int port, const char *cmds, const char *evs,
-                   const char *trs, const char *group, const char *crash, const char *after)
+static pid_t start(const char *name, int port, const char *cmds, const char *evs, const char *trs,
+                   const char *group, const char *crash, const char *after)
 {
     char e[12][600];
     snprintf(e[0], sizeof e[0], "PORT=%d", port);
@@ -249,22 +249,35 @@ static pid_t start(const char *name, int port, const char *cmds, const char *evs
     snprintf(e[4], sizeof e[4], "MATCHING_COMMANDS_TOPIC=%s", cmds);
     snprintf(e[5], sizeof e[5], "MATCHING_EVENTS_TOPIC=%s", evs);
     snprintf(e[6], sizeof e[6], "MATCHING_TRADES_TOPIC=%s", trs);
-    snprintf(e[7], sizeof e[7], "MATCHING_GROUP=%s.%d.%lld", group, (int)getpid(), (long long)now_ms());
+    snprintf(e[7], sizeof e[7], "MATCHING_GROUP=%s.%d.%lld", group, (int)getpid(),
+             (long long)now_ms());
     snprintf(e[8], sizeof e[8], "MATCHING_MARKETS_FILE=%s", markets_file);
     snprintf(e[9], sizeof e[9], "MATCHING_CRASH_POINT=%s", crash);
     snprintf(e[10], sizeof e[10], "MATCHING_CRASH_AFTER=%s", after);
     snprintf(e[11], sizeof e[11], "MATCHING_BATCH=500");
-    const char *env[] = {e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11],
-                         "MATCHING_SNAPSHOT_EVERY=1000", "MATCHING_SNAPSHOT_INTERVAL=1s",
-                         "LOG_LEVEL=warn", NULL};
+    const char *env[] = {e[0],
+                         e[1],
+                         e[2],
+                         e[3],
+                         e[4],
+                         e[5],
+                         e[6],
+                         e[7],
+                         e[8],
+                         e[9],
+                         e[10],
+                         e[11],
+                         "MATCHING_SNAPSHOT_EVERY=1000",
+                         "MATCHING_SNAPSHOT_INTERVAL=1s",
+                         "LOG_LEVEL=warn",
+                         NULL};
     pid_t pid = spawn_service("matching", name, env);
     assert_true(pid > 0);
     return pid;
 }
 
 /* Reads until done(s) or the deadline. */
-static void read_until(struct mtc_reader *r, struct stream *s, size_t want_present,
-                       int timeout_ms)
+static void read_until(struct mtc_reader *r, struct stream *s, size_t want_present, int timeout_ms)
 {
     int64_t end = now_ms() + timeout_ms;
     while (now_ms() < end) {
@@ -288,8 +301,8 @@ static void check_stream(const char *what, const struct stream *s)
         assert_true(hash_of(s, m) == expect_hash[m]);
     }
     assert_int_equal(s->dup_mismatch, 0);
-    printf("# %s: %zu messages, %zu duplicates (all identical), hashes %016" PRIx64
-           " %016" PRIx64 " as expected\n",
+    printf("# %s: %zu messages, %zu duplicates (all identical), hashes %016" PRIx64 " %016" PRIx64
+           " as expected\n",
            what, s->total, s->dups, hash_of(s, 0), hash_of(s, 1));
 }
 
@@ -388,8 +401,7 @@ static void test_uninterrupted(void **state)
     (void)state;
     produce_range(producer, T_CMDS_A, 0, NCMD);
     int port = free_port();
-    pid_t pid = start("matching-a", port, T_CMDS_A, T_EV_A, T_TR_A, "mt-a",
-                      "none", "1");
+    pid_t pid = start("matching-a", port, T_CMDS_A, T_EV_A, T_TR_A, "mt-a", "none", "1");
     assert_int_equal(wait_service(pid, port, "matching-a", 20000), 0);
     const char *const topics[] = {T_EV_A, T_TR_A, NULL};
     struct mtc_reader *r = mtc_reader_open(brokers, topics);
@@ -432,26 +444,22 @@ static void test_crash_recovery(void **state)
     int port = free_port();
 
     /* 1: mid-batch, 700 commands applied and nothing of them produced */
-    pid_t pid = start("matching-b1", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b1",
-                      "applied", "700");
+    pid_t pid = start("matching-b1", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b1", "applied", "700");
     expect_killed(pid, "applied");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 1 (mid-batch): %zu distinct events out\n", present(&s));
     /* 2: after the 4th delivered batch, before its offsets are committed */
-    pid = start("matching-b2", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b2",
-                "produced", "4");
+    pid = start("matching-b2", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b2", "produced", "4");
     expect_killed(pid, "produced");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 2 (produced, not committed): %zu distinct events out\n", present(&s));
     /* 3: inside the 3rd snapshot transaction (rows written, no COMMIT) */
-    pid = start("matching-b3", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b3",
-                "snapshot", "3");
+    pid = start("matching-b3", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b3", "snapshot", "3");
     expect_killed(pid, "snapshot");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 3 (in a snapshot): %zu distinct events out\n", present(&s));
     /* 4: from outside while the tail of the stream arrives */
-    pid = start("matching-b4", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b4", "none",
-                "1");
+    pid = start("matching-b4", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b4", "none", "1");
     assert_int_equal(wait_service(pid, port, "matching-b4", 20000), 0);
     size_t before = present(&s);
     produce_range(producer, T_CMDS_B, NCMD - TAIL, NCMD);
@@ -461,8 +469,7 @@ static void test_crash_recovery(void **state)
     printf("# after kill 4 (external SIGKILL): %zu distinct events out\n", present(&s));
     assert_false(complete(&s));
     /* 5: the last restart finishes the stream */
-    pid = start("matching-b5", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b5", "none",
-                "1");
+    pid = start("matching-b5", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b5", "none", "1");
     assert_int_equal(wait_service(pid, port, "matching-b5", 20000), 0);
     read_until(r, &s, 0, 40000);
     check_stream("crash run", &s);

@@ -42,10 +42,10 @@ rd_kafka_t *mtc_producer(const char *brokers, int linger_ms)
 int mtc_produce(rd_kafka_t *p, const char *topic, const char *key, const void *v, size_t len)
 {
     for (int tries = 0; tries < 10000; tries++) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE((void *)v, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)v, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -217,14 +217,15 @@ size_t mtc_command(uint64_t seed, size_t i, int bad, char *buf, size_t n, const 
                        side ? "sell" : "buy", 1 + (int)((r >> 44) % 9));
     } else { /* limit GTC near the mid: buys below, sells above, some crossing */
         int64_t p = side ? mid + off + 3 : mid - off - 3;
-        len = snprintf(buf, n,
-                       "{\"type\":\"order.place\",\"version\":1,\"id\":\"c%zu\",\"ts\":\"%s\","
-                       "\"market\":\"%s\",\"order_id\":\"%llu\",\"user_id\":\"%llu\","
-                       "\"side\":\"%s\",\"order_type\":\"limit\",\"price\":\"%lld.%02lld0000\","
-                       "\"quantity\":\"0.00%d00000\",\"time_in_force\":\"GTC\",\"post_only\":false}",
-                       i, ts, *market, (unsigned long long)order, (unsigned long long)user,
-                       side ? "sell" : "buy", (long long)(p / 100), (long long)(p % 100),
-                       1 + (int)((r >> 44) % 9));
+        len =
+            snprintf(buf, n,
+                     "{\"type\":\"order.place\",\"version\":1,\"id\":\"c%zu\",\"ts\":\"%s\","
+                     "\"market\":\"%s\",\"order_id\":\"%llu\",\"user_id\":\"%llu\","
+                     "\"side\":\"%s\",\"order_type\":\"limit\",\"price\":\"%lld.%02lld0000\","
+                     "\"quantity\":\"0.00%d00000\",\"time_in_force\":\"GTC\",\"post_only\":false}",
+                     i, ts, *market, (unsigned long long)order, (unsigned long long)user,
+                     side ? "sell" : "buy", (long long)(p / 100), (long long)(p % 100),
+                     1 + (int)((r >> 44) % 9));
     }
     return len < 0 || (size_t)len >= n ? 0 : (size_t)len;
 }

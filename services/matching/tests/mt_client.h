@@ -23,8 +23,7 @@ struct mtc_reader;
 struct mtc_reader *mtc_reader_open(const char *brokers, const char *const *topics);
 /* Calls fn for each message that arrives within timeout_ms (returns after
  * the first empty poll). Returns messages seen. */
-typedef void (*mtc_msg_fn)(void *ctx, const char *topic, const void *v, size_t len,
-                           int64_t ts_ms);
+typedef void (*mtc_msg_fn)(void *ctx, const char *topic, const void *v, size_t len, int64_t ts_ms);
 size_t mtc_reader_poll(struct mtc_reader *r, int timeout_ms, mtc_msg_fn fn, void *ctx);
 void mtc_reader_close(struct mtc_reader *r);
 

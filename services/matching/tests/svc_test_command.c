@@ -45,8 +45,9 @@ static int teardown(void **state)
     return 0;
 }
 
-#define PLACE_HEAD                                                                                \
-    "{\"type\":\"order.place\",\"version\":1,\"id\":\"c1\",\"ts\":\"2026-11-21T12:00:00.123456Z\"," \
+#define PLACE_HEAD                                                                                 \
+    "{\"type\":\"order.place\",\"version\":1,\"id\":\"c1\",\"ts\":\"2026-11-21T12:00:00."          \
+    "123456Z\","                                                                                   \
     "\"market\":\"BTC-USDT\",\"order_id\":\"1001\",\"user_id\":\"42\",\"side\":\"buy\","
 
 static const struct {
@@ -228,8 +229,9 @@ static void test_render(void **state)
     const char *bad = cases[4].json;
     assert_int_equal(mt_command_parse(bad, strlen(bad), &c), MT_CMD_REJECT);
     assert_int_equal(me_market_reject(m, &c.cmd, c.reject_reason, on_ev, &k), 0);
-    assert_non_null(strstr(k.b.data, "\"command\":\"place\",\"order_id\":\"1001\","
-                                     "\"user_id\":\"42\",\"side\":\"buy\",\"reason\":\"invalid\"}"));
+    assert_non_null(strstr(k.b.data,
+                           "\"command\":\"place\",\"order_id\":\"1001\","
+                           "\"user_id\":\"42\",\"side\":\"buy\",\"reason\":\"invalid\"}"));
     cm_buf_release(&k.b);
     me_market_free(m);
 }

@@ -73,8 +73,10 @@ static void test_side_counts(void **state)
     assert_non_null(m);
     evlog_init(&L, 1);
     struct me_cmd cs[] = {
-        cmd_limit(1, 1, ME_BUY, 1000, 100, ME_GTC), cmd_limit(2, 1, ME_BUY, 1000, 100, ME_GTC),
-        cmd_limit(3, 2, ME_BUY, 900, 100, ME_GTC),  cmd_limit(4, 2, ME_SELL, 1200, 100, ME_GTC),
+        cmd_limit(1, 1, ME_BUY, 1000, 100, ME_GTC),
+        cmd_limit(2, 1, ME_BUY, 1000, 100, ME_GTC),
+        cmd_limit(3, 2, ME_BUY, 900, 100, ME_GTC),
+        cmd_limit(4, 2, ME_SELL, 1200, 100, ME_GTC),
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++)
         assert_int_equal(me_market_apply(m, &cs[i], evlog_emit, &L), 0);
