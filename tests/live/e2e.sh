@@ -256,7 +256,13 @@ book_at() { # SIDE PRICE -> quantity resting there ("0" when none)
     local v; v=$(jq -r --arg p "$2" --arg s "$1" '[.[$s][]? | select(.price == $p) | .quantity][0] // "0"' <<<"$BODY" 2>/dev/null)
     echo "${v:-0}"
 }
-if [ $funded = 1 ] && need "trading journey" $TRADE_SVCS; then
+if [ $funded = 0 ]; then
+    if [ -x build/bin/wallet ]; then
+        not_ok "trading journey: the two users could not be funded (see the deposit steps)"
+    else
+        skip "trading journey" "not built: wallet (build/bin/): nobody can be funded"
+    fi
+elif need "trading journey" $TRADE_SVCS; then
     # A price inside the spread and the risk band: at the last trade, moved
     # above the best bid, so our pair only meets itself. Without a trade yet:
     # 30000, the price the other live checks and labctl's probes use (risk's
