@@ -27,7 +27,7 @@ $(foreach t,$(wildcard libcommon/tests/integration/itest_*.c),\
 -include $(sort $(wildcard tools/*/tool.mk))
 -include $(sort $(wildcard bench/*/bench.mk))
 
-.PHONY: build deps test unit integration asan valgrind up down status bench \
+.PHONY: build deps test unit integration asan valgrind up down status lab bench \
         fuzz lint format validate clean help
 
 build: deps-check $(LIBCOMMON_A) $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCH_PROGRAMS)
@@ -66,6 +66,10 @@ down:
 status:
 	@bash scripts/lab.sh status
 
+# Learner labs: make lab ARGS="list" | ARGS="start redis-down-cache" ... (docs/labs.md)
+lab:
+	@bash labs/labctl $(ARGS)
+
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@for b in $(sort $(wildcard bench/*.sh)); do bash $$b || exit 1; done
@@ -88,6 +92,7 @@ clean:
 
 help:
 	@echo "make up | down | status     run the local lab (scripts/lab.sh)"
+	@echo "make lab ARGS='list'        learner scenarios (labs/labctl, docs/labs.md)"
 	@echo "make test                   every suite; last line 'N passed, N failed'"
 	@echo "make unit | integration | asan | valgrind | validate   one suite"
 	@echo "make bench | bench-<area>   benchmarks (BENCH <name> <value> <unit>)"

@@ -80,6 +80,8 @@ ENV
     local extra="services/$name/lab.env"
     [ "$name" = wallet-signer ] && extra=services/wallet/signer/lab.env
     [ -f "$extra" ] && LAB_DIR=$LAB_DIR envsubst <"$extra" | grep -E '^[A-Z_][A-Z0-9_]*='
+    # An operator's (or a learner's) changes for this run: later lines win.
+    [ -f "$LAB_DIR/overrides/$name.env" ] && grep -E '^[A-Z_][A-Z0-9_]*=' "$LAB_DIR/overrides/$name.env"
     return 0
 }
 
@@ -161,6 +163,7 @@ priority=$([ "$name" = wallet-signer ] && echo 25 || echo 30)
 stopsignal=TERM
 stopwaitsecs=20
 startsecs=1
+autostart=false
 autorestart=true
 stdout_logfile=$LAB_DIR/logs/$name.log
 redirect_stderr=true
@@ -173,11 +176,18 @@ init_postgres() {
     echo "$PG_HOME" >"$LAB_DIR/pg.home"
 }
 
-create_databases() {
+# fresh=1 on a cold start: devkafka keeps its log in memory only, so state
+# derived from an earlier run's topics (matching's snapshots and offsets,
+# consumers' applied seqs, outboxes) would disagree with the new, empty
+# log. A lab's data lives as long as the lab: every cold start is a fresh,
+# re-seeded exchange.
+create_databases() { # fresh
     local s db url="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
     _infra_wait 60 psql "$url" -qAt -c "select 1" || { echo "lab: PostgreSQL not ready" >&2; exit 1; }
     for s in $SERVICES; do
         db=${s##*:}
+        [ "$1" = 1 ] && PGOPTIONS="-c client_min_messages=warning" \
+            psql "$url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
         psql "$url" -qAt -c "select 1 from pg_database where datname='$db'" | grep -q 1 \
             || psql "$url" -q -c "CREATE DATABASE \"$db\"" >/dev/null
     done
@@ -213,17 +223,24 @@ seed() {
 up() {
     [ -x "$BIN/devkafka" ] || { echo "lab: $BIN/devkafka is not built (run make build)" >&2; exit 1; }
     secrets
+    local fresh=0
     if running; then
         echo "lab already running in $LAB_DIR; starting anything stopped"
         ctl start all >/dev/null || true
     else
         init_postgres
         write_config
+        fresh=1
         rm -f "$LAB_DIR/kafka.bootstrap" "$LAB_DIR/kafka.control"
         supervisord -c "$LAB_DIR/supervisord.conf"
     fi
     _infra_wait 30 test -s "$LAB_DIR/kafka.bootstrap" || { echo "lab: devkafka did not start" >&2; exit 1; }
-    create_databases
+    create_databases "$fresh"
+    # Services start once their databases exist (they migrate at start).
+    local p
+    [ "$fresh" = 1 ] && for p in wallet-signer $(for sv in $SERVICES; do echo "${sv%%:*}"; done); do
+        [ -x "$BIN/$p" ] && { ctl start "$p" >/dev/null || echo "lab: $p did not start (see $LAB_DIR/logs/$p.log)"; }
+    done
     _infra_wait 30 redis-cli -p "$REDIS_PORT" ping || { echo "lab: Redis did not start" >&2; exit 1; }
     local rc=0
     wait_ready || rc=1

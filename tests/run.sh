@@ -15,7 +15,8 @@ source tests/lib/infra.sh
 
 BUILD=${BUILD:-build}
 LOGDIR=$BUILD/test-logs
-TIMEOUT=${TEST_TIMEOUT:-600}
+# Per program; the lab suite runs the whole stack and every learner scenario.
+TIMEOUT=${TEST_TIMEOUT:-1200}
 mkdir -p "$LOGDIR"
 
 PASSED=0 FAILED=0 SKIPPED=0

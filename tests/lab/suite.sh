@@ -6,7 +6,17 @@ source tests/lib/tap.sh
 source tests/lib/infra.sh
 
 export LAB_DIR=${TEST_TMPDIR:-$(mktemp -d)}/lab
-export LAB_PORT_OFFSET=$((30000 + RANDOM % 4000))
+# An offset whose every port is free, below the kernel's ephemeral range
+# (32768+) so outgoing connections cannot take them meanwhile.
+for _ in $(seq 1 50); do
+    LAB_PORT_OFFSET=$((1000 + RANDOM % 5000))
+    busy=0
+    for p in 8080 8081 8082 8083 8084 8085 8086 15432 16379 19090; do
+        port_in_use $((p + LAB_PORT_OFFSET)) && { busy=1; break; }
+    done
+    [ $busy -eq 0 ] && break
+done
+export LAB_PORT_OFFSET
 trap 'bash scripts/lab.sh down >/dev/null 2>&1; h=$(cat "$LAB_DIR/pg.home" 2>/dev/null); case $h in /var/tmp/exlab-pg-*) rm -rf "$h";; esac' EXIT
 
 out=$(bash scripts/lab.sh up 2>&1); rc=$?
