@@ -124,6 +124,10 @@ struct cm_db_pool *cm_db_pool_open(const struct cm_db_pool_config *cfg, char *er
                                   "PostgreSQL query duration, seconds.", NULL, NULL, 0);
     cm_gauge_add(p->conns, 0, "in_use");
     cm_gauge_add(p->conns, 0, "idle");
+    /* Every kind exported from the start, so alerts see 0, not no data. */
+    static const char *const kinds[] = {"connection", "query", "serialization", "timeout"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        cm_counter_add(p->errors, 0, kinds[i]);
     return p;
 oom:
     if (err)

@@ -53,10 +53,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rm, void *conf
     struct cm_kafka_producer *p = conf_opaque;
     struct delivery *d = rm->_private;
     const char *topic = rm->rkt ? rd_kafka_topic_name(rm->rkt) : "";
-    if (rm->err)
-        cm_counter_add(p->errors, 1, topic);
-    else
-        cm_counter_add(p->produced, 1, topic);
+    /* Both series of a topic exist once it has seen a message, so an
+     * error-rate rule reads 0 rather than no data. */
+    cm_counter_add(p->errors, rm->err ? 1 : 0, topic);
+    cm_counter_add(p->produced, rm->err ? 0 : 1, topic);
     if (d) {
         if (d->fn)
             d->fn(d->opaque, rm->err, rm->err ? rd_kafka_err2str(rm->err) : "", rm->partition,

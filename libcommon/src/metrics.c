@@ -232,20 +232,36 @@ out:
     return m;
 }
 
+static struct series *resolve(struct cm_metric *m, int make, va_list ap);
+
+/* A family without labels has exactly one series: create it now, at 0, so
+ * it is exported before its first event (an error counter that has never
+ * counted still reads 0, and rules over it see a series, not nothing). */
+static struct cm_metric *with_series(struct cm_metric *m, ...)
+{
+    if (m && m->nlabels == 0) {
+        va_list ap;
+        va_start(ap, m);
+        resolve(m, 1, ap);
+        va_end(ap);
+    }
+    return m;
+}
+
 struct cm_metric *cm_metric_counter(const char *name, const char *help, const char *labels)
 {
-    return find_or_create(KIND_COUNTER, name, help, labels, NULL, 0);
+    return with_series(find_or_create(KIND_COUNTER, name, help, labels, NULL, 0));
 }
 
 struct cm_metric *cm_metric_gauge(const char *name, const char *help, const char *labels)
 {
-    return find_or_create(KIND_GAUGE, name, help, labels, NULL, 0);
+    return with_series(find_or_create(KIND_GAUGE, name, help, labels, NULL, 0));
 }
 
 struct cm_metric *cm_metric_histogram(const char *name, const char *help, const char *labels,
                                       const double *buckets, size_t nbuckets)
 {
-    return find_or_create(KIND_HISTOGRAM, name, help, labels, buckets, nbuckets);
+    return with_series(find_or_create(KIND_HISTOGRAM, name, help, labels, buckets, nbuckets));
 }
 
 static uint64_t hash_values(const char *const *v, size_t n)

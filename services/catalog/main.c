@@ -9,6 +9,7 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "catalog.h"
+#include "common/service.h"
 #include "common/banned.h"
 
 static int check_postgres(void *ctx, char *msg, size_t msglen)
@@ -25,7 +26,9 @@ int main(void)
     struct catalog_config cfg;
     if (catalog_config_load(&cfg) < 0)
         return 2;
-    cm_log_init("catalog", (enum cm_log_level)cfg.log_level);
+    /* Log level from LOG_LEVEL, process metrics, fault hooks, tracing. */
+    if (cm_service_init("catalog", CM_LAB_VERSION) < 0)
+        return 2;
 
     if (store_open(cfg.database_url, cfg.migrations_dir) < 0) {
         cm_error("catalog: cannot open the database");

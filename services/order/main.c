@@ -8,6 +8,7 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "order.h"
+#include "common/service.h"
 #include "common/banned.h"
 
 const char *order_events_topic;
@@ -26,7 +27,9 @@ int main(void)
     struct order_config cfg;
     if (order_config_load(&cfg) < 0)
         return 2;
-    cm_log_init("order", (enum cm_log_level)cfg.log_level);
+    /* Log level from LOG_LEVEL, process metrics, fault hooks, tracing. */
+    if (cm_service_init("order", CM_LAB_VERSION) < 0)
+        return 2;
     order_events_topic = cfg.events_topic;
 
     if (store_open(cfg.database_url, cfg.migrations_dir, cfg.db_conns) < 0) {

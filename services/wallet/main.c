@@ -20,6 +20,7 @@
 #include "common/redis.h"
 #include "store.h"
 #include "wallet.h"
+#include "common/service.h"
 #include "common/banned.h"
 
 extern char **environ;
@@ -101,7 +102,9 @@ int main(void)
     if (wallet_config_load(&wallet_cfg) < 0)
         return 2;
     struct wallet_config *cfg = &wallet_cfg;
-    cm_log_init("wallet", (enum cm_log_level)cfg->log_level);
+    /* Log level from LOG_LEVEL, process metrics, fault hooks, tracing. */
+    if (cm_service_init("wallet", CM_LAB_VERSION) < 0)
+        return 2;
     wallet_metrics_init();
 
     if (store_open(cfg->database_url, cfg->migrations_dir, cfg->db_conns) < 0) {

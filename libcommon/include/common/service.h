@@ -17,4 +17,7 @@
  */
 int cm_service_init(const char *name, const char *version);
 
+/* The lab's release, for services that do not version themselves apart. */
+#define CM_LAB_VERSION "0.1.0"
+
 #endif
