@@ -4,5 +4,4 @@ $(eval $(call c_program,catalog,services/catalog/main.c $(CATALOG_LIB)))
 
 $(eval $(call unit_test,catalog_test_validate,services/catalog/tests/test_validate.c services/catalog/validate.c))
 # Integration test: the real binary against the fixture's PostgreSQL and Redis.
-# shop_support.c is shared with the order service's integration test.
-$(eval $(call integration_test,catalog_itest,services/catalog/tests/itest_catalog.c services/catalog/tests/shop_support.c))
+$(eval $(call integration_test,catalog_itest,services/catalog/tests/itest_catalog.c $(TEST_HARNESS_SRCS)))

@@ -6,4 +6,4 @@ $(eval $(call unit_test,order_test_domain,services/order/tests/test_domain.c ser
 
 # Integration test: order and catalog binaries against the fixture's
 # PostgreSQL, Redis and devkafka (support shared with the catalog's test).
-$(eval $(call integration_test,order_itest,services/order/tests/itest_order.c services/catalog/tests/shop_support.c))
+$(eval $(call integration_test,order_itest,services/order/tests/itest_order.c $(TEST_HARNESS_SRCS)))

@@ -14,12 +14,12 @@ const docs = Object.fromEntries(files.map((f) => [f, YAML.parse(fs.readFileSync(
 const SERVICES = ['gateway.yaml', 'trading-api.yaml', 'matching.yaml', 'wallet.yaml', 'risk.yaml', 'catalog.yaml', 'order.yaml'];
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 const ERROR_CODES = ['invalid_json', 'invalid_request', 'validation_failed', 'unauthorized', 'forbidden', 'account_blocked',
-  'not_found', 'method_not_allowed', 'conflict', 'idempotency_conflict', 'payload_too_large', 'insufficient_funds',
+  'not_found', 'method_not_allowed', 'conflict', 'idempotency_conflict', 'out_of_stock', 'payload_too_large', 'insufficient_funds',
   'unprocessable', 'rate_limited', 'upstream_error', 'service_unavailable', 'upstream_timeout', 'internal'];
 // Status -> the codes an error response with that status may carry.
 const CODES_BY_STATUS = {
   400: ['invalid_json', 'invalid_request'], 401: ['unauthorized'], 403: ['forbidden', 'account_blocked'],
-  404: ['not_found'], 405: ['method_not_allowed'], 409: ['conflict', 'idempotency_conflict'], 413: ['payload_too_large'],
+  404: ['not_found'], 405: ['method_not_allowed'], 409: ['conflict', 'idempotency_conflict', 'out_of_stock'], 413: ['payload_too_large'],
   422: ['validation_failed', 'insufficient_funds', 'unprocessable'], 429: ['rate_limited'], 500: ['internal'],
   502: ['upstream_error'], 503: ['service_unavailable'], 504: ['upstream_timeout'],
 };

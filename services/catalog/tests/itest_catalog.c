@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "shop_support.h"
+#include "harness.h"
 #include "common/banned.h"
 
 static int port;

@@ -25,7 +25,7 @@
 
 #include "common/kafka.h"
 #include "common/log.h"
-#include "../../catalog/tests/shop_support.h"
+#include "harness.h"
 #include "common/banned.h"
 
 static int cat_port, ord_port;
