@@ -270,9 +270,14 @@ static void refresh_lag(struct cm_kafka_consumer *c)
         for (int i = 0; i < parts->cnt; i++) {
             const rd_kafka_topic_partition_t *tp = &parts->elems[i];
             int64_t lo = -1, hi = -1;
-            /* Cached from fetch responses: no broker round trip. */
-            if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) != 0 ||
-                hi < 0)
+            /* Cached from fetch responses, no broker round trip; but a paused
+             * consumer fetches nothing, so then ask the broker, or the lag
+             * would freeze exactly when it grows. */
+            int rc = c->paused ? rd_kafka_query_watermark_offsets(c->rk, tp->topic, tp->partition,
+                                                                  &lo, &hi, 200)
+                               : rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition,
+                                                                &lo, &hi);
+            if (rc != 0 || hi < 0)
                 continue;
             int64_t pos = tp->offset >= 0 ? tp->offset : lo;
             if (pos < 0)

@@ -232,6 +232,16 @@ static void round_trip_commit_restart(void **state)
     assert_int_equal(cm_kafka_produce_wait(p, &extra, 1, 10000), 1);
     poll_until(c, &s2, 6, 1500);
     assert_int_equal(s2.n, 5);
+    /* ...and the lag shows it while paused (no fetches refresh watermarks). */
+    struct cm_metric *paused_lag = cm_metric_gauge(
+        "kafka_consumer_lag", "Messages between the partition's high watermark and our position.",
+        "topic,partition");
+    int64_t lag_end = now_ms() + 5000;
+    double lv = 0;
+    while (now_ms() < lag_end && !(cm_metric_value(paused_lag, &lv, topic, "0") == 0 && lv >= 1))
+        cm_kafka_consumer_poll(c, 100, handler, &s2);
+    assert_true(lv >= 1);
+    assert_int_equal(s2.n, 5);
     cm_kafka_consumer_set_paused(c, 0);
     poll_until(c, &s2, 6, 10000);
     assert_int_equal(s2.n, 6);
