@@ -25,12 +25,20 @@ static int64_t fixed_now(void *ctx)
 static void init(void)
 {
     struct cm_jwt_verifier_config vc = {
-        .alg = CM_JWT_HS256, .key = (const unsigned char *)secret, .key_len = strlen(secret),
-        .issuer = "exchange-lab", .audience = "exchange-lab", .now = fixed_now,
+        .alg = CM_JWT_HS256,
+        .key = (const unsigned char *)secret,
+        .key_len = strlen(secret),
+        .issuer = "exchange-lab",
+        .audience = "exchange-lab",
+        .now = fixed_now,
     };
     struct cm_jwt_signer_config sc = {
-        .alg = CM_JWT_HS256, .key = (const unsigned char *)secret, .key_len = strlen(secret),
-        .issuer = "exchange-lab", .audience = "exchange-lab", .now = fixed_now,
+        .alg = CM_JWT_HS256,
+        .key = (const unsigned char *)secret,
+        .key_len = strlen(secret),
+        .issuer = "exchange-lab",
+        .audience = "exchange-lab",
+        .now = fixed_now,
     };
     verifier = cm_jwt_verifier_new(&vc);
     valid = cm_jwt_issue(&sc, "42", NULL, 0, 600, NULL);

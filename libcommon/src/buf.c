@@ -107,8 +107,13 @@ int cm_buf_json_escape(struct cm_buf *b, const char *s)
         case '\t': esc = "\\t"; break;
         default:
             if (*p < 0x20) {
-                u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-                u[4] = hex[*p >> 4]; u[5] = hex[*p & 15]; u[6] = '\0';
+                u[0] = '\\';
+                u[1] = 'u';
+                u[2] = '0';
+                u[3] = '0';
+                u[4] = hex[*p >> 4];
+                u[5] = hex[*p & 15];
+                u[6] = '\0';
                 esc = u;
             }
         }

@@ -58,7 +58,10 @@ int cm_parse_duration_ms(const char *s, int64_t *out)
     long long v = strtoll(s, &end, 10);
     if (errno || v < 0)
         return -1;
-    static const struct { const char *unit; int64_t ms; } units[] = {
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {
         {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -115,16 +118,16 @@ const char *cm_config_url(struct cm_config *c, const char *name, const char *fal
     return "";
 }
 
-int64_t cm_config_int(struct cm_config *c, const char *name, const char *fallback,
-                      int64_t min, int64_t max)
+int64_t cm_config_int(struct cm_config *c, const char *name, const char *fallback, int64_t min,
+                      int64_t max)
 {
     const char *v = raw(c, name, fallback);
     int64_t n;
     if (!v)
         return min;
     if (cm_parse_int64(v, &n) < 0 || n < min || n > max) {
-        problem(c, "%s must be an integer in [%lld, %lld], got \"%.40s\"", name,
-                (long long)min, (long long)max, v);
+        problem(c, "%s must be an integer in [%lld, %lld], got \"%.40s\"", name, (long long)min,
+                (long long)max, v);
         return min;
     }
     return n;
@@ -153,8 +156,7 @@ int64_t cm_config_duration_ms(struct cm_config *c, const char *name, const char 
     return ms;
 }
 
-int cm_config_enum(struct cm_config *c, const char *name, const char *fallback,
-                   const char *choices)
+int cm_config_enum(struct cm_config *c, const char *name, const char *fallback, const char *choices)
 {
     const char *v = raw(c, name, fallback);
     if (!v)

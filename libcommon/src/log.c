@@ -27,9 +27,18 @@ void cm_log_init(const char *service, enum cm_log_level level)
     atomic_store(&current_level, level);
 }
 
-void cm_log_set_level(enum cm_log_level level) { atomic_store(&current_level, level); }
-enum cm_log_level cm_log_get_level(void) { return (enum cm_log_level)atomic_load(&current_level); }
-void cm_log_set_fd(int fd) { atomic_store(&out_fd, fd); }
+void cm_log_set_level(enum cm_log_level level)
+{
+    atomic_store(&current_level, level);
+}
+enum cm_log_level cm_log_get_level(void)
+{
+    return (enum cm_log_level)atomic_load(&current_level);
+}
+void cm_log_set_fd(int fd)
+{
+    atomic_store(&out_fd, fd);
+}
 
 const char *cm_log_level_name(enum cm_log_level level)
 {
@@ -67,8 +76,14 @@ void cm_log_set_context(const char *request_id, const char *trace_id)
     copy_ctx(ctx_trace_id, sizeof ctx_trace_id, trace_id);
 }
 
-const char *cm_log_request_id(void) { return ctx_request_id; }
-const char *cm_log_trace_id(void) { return ctx_trace_id; }
+const char *cm_log_request_id(void)
+{
+    return ctx_request_id;
+}
+const char *cm_log_trace_id(void)
+{
+    return ctx_trace_id;
+}
 
 static void put_field(struct cm_buf *b, const char *k, const char *v)
 {
@@ -108,7 +123,10 @@ static void emit(struct cm_buf *b)
     cm_buf_release(b);
 }
 
-static int enabled(enum cm_log_level level) { return (int)level >= atomic_load(&current_level); }
+static int enabled(enum cm_log_level level)
+{
+    return (int)level >= atomic_load(&current_level);
+}
 
 void cm_logf(enum cm_log_level level, const char *fmt, ...)
 {

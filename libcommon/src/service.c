@@ -17,7 +17,8 @@ int cm_service_init(const char *name, const char *version)
     enum cm_log_level level = CM_LOG_INFO;
     const char *lv = getenv("LOG_LEVEL");
     if (lv && *lv && cm_log_parse_level(lv, &level) < 0) {
-        fprintf(stderr, "%s: config: LOG_LEVEL must be one of debug, info, warn, error, got \"%.20s\"\n",
+        fprintf(stderr,
+                "%s: config: LOG_LEVEL must be one of debug, info, warn, error, got \"%.20s\"\n",
                 name, lv);
         return -1;
     }

@@ -17,8 +17,8 @@
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t wake;     /* exporter: work or stop */
-    pthread_cond_t drained;  /* flushers: queue emptied */
+    pthread_cond_t wake;    /* exporter: work or stop */
+    pthread_cond_t drained; /* flushers: queue emptied */
     struct cm_span *ring;
     size_t cap, head, len;
     size_t batch;
@@ -38,15 +38,24 @@ static atomic_int enabled;
 static _Thread_local char cur_trace[33];
 static _Thread_local char cur_span[17];
 
-int cm_trace_enabled(void) { return atomic_load_explicit(&enabled, memory_order_relaxed); }
+int cm_trace_enabled(void)
+{
+    return atomic_load_explicit(&enabled, memory_order_relaxed);
+}
 
 void cm_trace_set_current(const char *trace_id, const char *span_id)
 {
     snprintf(cur_trace, sizeof cur_trace, "%s", trace_id ? trace_id : "");
     snprintf(cur_span, sizeof cur_span, "%s", span_id ? span_id : "");
 }
-const char *cm_trace_current_trace(void) { return cur_trace; }
-const char *cm_trace_current_span(void) { return cur_span; }
+const char *cm_trace_current_trace(void)
+{
+    return cur_trace;
+}
+const char *cm_trace_current_span(void)
+{
+    return cur_span;
+}
 
 void cm_trace_random_hex(char *out, int nbytes)
 {
@@ -109,7 +118,8 @@ static int render(struct cm_buf *b, const struct cm_span *spans, size_t n)
     int first = 1;
     cm_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
     attr_str(b, &first, "service.name", T.service);
-    cm_buf_puts(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"exchange-lab/libcommon\"},\"spans\":[");
+    cm_buf_puts(b,
+                "]},\"scopeSpans\":[{\"scope\":{\"name\":\"exchange-lab/libcommon\"},\"spans\":[");
     for (size_t i = 0; i < n; i++) {
         const struct cm_span *s = &spans[i];
         cm_buf_printf(b, "%s{\"traceId\":\"%s\",\"spanId\":\"%s\",", i ? "," : "", s->trace_id,
@@ -118,17 +128,20 @@ static int render(struct cm_buf *b, const struct cm_span *spans, size_t n)
             cm_buf_printf(b, "\"parentSpanId\":\"%s\",", s->parent_id);
         cm_buf_puts(b, "\"name\":\"");
         cm_buf_json_escape(b, s->name);
-        cm_buf_printf(b, "\",\"kind\":%d,\"startTimeUnixNano\":\"%lld\",\"endTimeUnixNano\":\"%lld\","
-                         "\"attributes\":[",
+        cm_buf_printf(b,
+                      "\",\"kind\":%d,\"startTimeUnixNano\":\"%lld\",\"endTimeUnixNano\":\"%lld\","
+                      "\"attributes\":[",
                       (int)s->kind, (long long)s->start_unix_ns, (long long)s->end_unix_ns);
         first = 1;
         if (s->method[0])
             attr_str(b, &first, "http.request.method", s->method);
         if (s->route[0])
-            attr_str(b, &first, s->kind == CM_SPAN_CLIENT ? "peer.service" : "http.route", s->route);
+            attr_str(b, &first, s->kind == CM_SPAN_CLIENT ? "peer.service" : "http.route",
+                     s->route);
         if (s->http_status)
-            cm_buf_printf(b, "%s{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"%d\"}}",
-                          first ? "" : ",", s->http_status);
+            cm_buf_printf(
+                b, "%s{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"%d\"}}",
+                first ? "" : ",", s->http_status);
         if (cm_buf_printf(b, "],\"status\":{\"code\":%d}}", s->error ? 2 : 0) < 0)
             return -1;
     }

@@ -54,7 +54,9 @@ static void long_printf_grows(void **state)
 static void json_escape_cases(void **state)
 {
     (void)state;
-    static const struct { const char *in, *out; } cases[] = {
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
         {"plain", "plain"},
         {"a\"b", "a\\\"b"},
         {"back\\slash", "back\\\\slash"},

@@ -37,10 +37,13 @@ static void typed_values(void **state)
 static void malformed_values_are_recorded(void **state)
 {
     (void)state;
-    static const struct { const char *value; int kind; } cases[] = {
-        {"80a", 0}, {"0", 0}, {"65536", 0}, {"-1", 0}, {" 80", 0}, {"+80", 0},
-        {"maybe", 1}, {"10 s", 2}, {"-5s", 2}, {"1d", 2}, {"ms", 2},
-        {"http://x", 3}, {"postgresql://", 3}, {"sideways", 4},
+    static const struct {
+        const char *value;
+        int kind;
+    } cases[] = {
+        {"80a", 0}, {"0", 0},        {"65536", 0},         {"-1", 0},       {" 80", 0},
+        {"+80", 0}, {"maybe", 1},    {"10 s", 2},          {"-5s", 2},      {"1d", 2},
+        {"ms", 2},  {"http://x", 3}, {"postgresql://", 3}, {"sideways", 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct cm_config c;

@@ -88,7 +88,8 @@ static void context_and_fields(void **state)
 {
     (void)state;
     cm_log_set_context("req-1", "4bf92f3577b34da6a3ce929d0e0e4736");
-    cm_log_kv(CM_LOG_INFO, "hold placed", "hold_id", "42", "skipped", NULL, NULL);
+    cm_log_kv(CM_LOG_INFO, "hold placed", "hold_id", "42", "skipped", (const char *)NULL,
+              (const char *)NULL);
     cJSON *j = read_line();
     assert_non_null(j);
     assert_string_equal(str(j, "request_id"), "req-1");
@@ -112,10 +113,15 @@ static void context_and_fields(void **state)
 static void parse_levels(void **state)
 {
     (void)state;
-    static const struct { const char *in; int rc; enum cm_log_level want; } cases[] = {
-        {"debug", 0, CM_LOG_DEBUG}, {"INFO", 0, CM_LOG_INFO}, {"warn", 0, CM_LOG_WARN},
-        {"warning", 0, CM_LOG_WARN}, {"error", 0, CM_LOG_ERROR}, {"", -1, 0},
-        {"verbose", -1, 0}, {NULL, -1, 0},
+    static const struct {
+        const char *in;
+        int rc;
+        enum cm_log_level want;
+    } cases[] = {
+        {"debug", 0, CM_LOG_DEBUG}, {"INFO", 0, CM_LOG_INFO},
+        {"warn", 0, CM_LOG_WARN},   {"warning", 0, CM_LOG_WARN},
+        {"error", 0, CM_LOG_ERROR}, {"", -1, 0},
+        {"verbose", -1, 0},         {NULL, -1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         enum cm_log_level l = CM_LOG_INFO;

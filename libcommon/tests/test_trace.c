@@ -26,7 +26,7 @@
 #include "common/banned.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static cJSON *received; /* array of every span object the collector got */
+static cJSON *received;    /* array of every span object the collector got */
 static int collector_fail; /* answer 503 instead of 200 */
 static struct cm_http_server *collector, *app;
 static struct cm_http_client *client;
@@ -38,19 +38,23 @@ static void collect(struct cm_http_req *r)
     cJSON *j = cJSON_Parse(body);
     pthread_mutex_lock(&mu);
     cJSON *spans = cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(
-                               cJSON_GetArrayItem(cJSON_GetObjectItem(j, "resourceSpans"), 0),
-                               "scopeSpans"),
-                           0),
+        cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "resourceSpans"), 0),
+                                "scopeSpans"),
+            0),
         "spans");
     cJSON *s;
-    cJSON_ArrayForEach(s, spans) cJSON_AddItemToArray(received, cJSON_Duplicate(s, 1));
+    for (s = spans ? spans->child : NULL; s; s = s->next)
+        cJSON_AddItemToArray(received, cJSON_Duplicate(s, 1));
     pthread_mutex_unlock(&mu);
     cJSON_Delete(j);
     cm_http_reply_json_str(r, collector_fail ? 503 : 200, "{}");
 }
 
-static void ping(struct cm_http_req *r) { cm_http_reply_json_str(r, 200, "{\"pong\":true}"); }
+static void ping(struct cm_http_req *r)
+{
+    cm_http_reply_json_str(r, 200, "{\"pong\":true}");
+}
 
 static void work(struct cm_http_req *r)
 {
@@ -124,7 +128,9 @@ static const char *str(const cJSON *o, const char *k)
 static cJSON *span_named(const char *name)
 {
     cJSON *s, *found = NULL;
-    cJSON_ArrayForEach(s, received) if (strcmp(str(s, "name"), name) == 0) found = s;
+    for (s = received->child; s; s = s->next)
+        if (strcmp(str(s, "name"), name) == 0)
+            found = s;
     return found;
 }
 
@@ -163,8 +169,8 @@ static void server_and_client_spans_form_one_trace(void **state)
 
 static double dropped(const char *reason)
 {
-    struct cm_metric *m = cm_metric_counter("otel_spans_dropped_total",
-                                            "Spans dropped: queue_full or export_failed.", "reason");
+    struct cm_metric *m = cm_metric_counter(
+        "otel_spans_dropped_total", "Spans dropped: queue_full or export_failed.", "reason");
     double v = 0;
     return m && cm_metric_value(m, &v, reason) == 0 ? v : 0;
 }

@@ -28,8 +28,7 @@ void cm_buf_release(struct cm_buf *b);
 void cm_buf_reset(struct cm_buf *b);
 int cm_buf_append(struct cm_buf *b, const void *p, size_t n);
 int cm_buf_puts(struct cm_buf *b, const char *s);
-int cm_buf_printf(struct cm_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cm_buf_printf(struct cm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cm_buf_vprintf(struct cm_buf *b, const char *fmt, va_list ap);
 /* Appends s as the body of a JSON string (no quotes), escaping as needed. */
 int cm_buf_json_escape(struct cm_buf *b, const char *s);

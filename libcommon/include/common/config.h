@@ -32,8 +32,8 @@ const char *cm_config_string(struct cm_config *c, const char *name, const char *
  * listed, comma-separated (e.g. "postgres://,postgresql://"). */
 const char *cm_config_url(struct cm_config *c, const char *name, const char *fallback,
                           const char *schemes);
-int64_t cm_config_int(struct cm_config *c, const char *name, const char *fallback,
-                      int64_t min, int64_t max);
+int64_t cm_config_int(struct cm_config *c, const char *name, const char *fallback, int64_t min,
+                      int64_t max);
 int cm_config_port(struct cm_config *c, const char *name, const char *fallback);
 /* true/false/1/0/yes/no/on/off -> 1/0. */
 int cm_config_bool(struct cm_config *c, const char *name, const char *fallback);

@@ -30,8 +30,7 @@ const char *cm_log_request_id(void);
 const char *cm_log_trace_id(void);
 
 /* msg is printf-formatted. */
-void cm_logf(enum cm_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void cm_logf(enum cm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Extra string fields as NULL-terminated key, value pairs (NULL values skipped). */
 void cm_log_kv(enum cm_log_level level, const char *msg, ...);
 /* Extra fields from a JSON object (borrowed; members are copied in). */
