@@ -51,6 +51,7 @@ service_env() { # NAME
     cat <<ENV
 SERVICE_NAME=$name
 PORT=$(svc_port "$name")
+BIND_ADDR=127.0.0.1
 LOG_LEVEL=${LOG_LEVEL:-info}
 DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/$(svc_db "$name")
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT

@@ -305,7 +305,11 @@ duration_ms() {
 trade_pair() {
     local s="lab-$$-$RANDOM$RANDOM" t1 t2 body
     t1=${LAB_T1:-$(mint_jwt 1)} t2=${LAB_T2:-$(mint_jwt 2)}
-    body='"market":"BTC-USDT","type":"limit","price":"30000.00","quantity":"0.0001","time_in_force":"GTC"'
+    # At the last trade price: risk refuses prices far from it (price band).
+    local px
+    px=$(curl -s -m 5 -H "Authorization: Bearer $t2" "$GATEWAY_URL/v1/markets/BTC-USDT/ticker" \
+        | jq -r '.last_price // empty' 2>/dev/null)
+    body='"market":"BTC-USDT","type":"limit","price":"'"${px:-30000.00}"'","quantity":"0.0001","time_in_force":"GTC"'
     curl -s -o /dev/null -m 5 -X POST -H "Authorization: Bearer $t1" -H 'Content-Type: application/json' \
         -d "{$body,\"side\":\"sell\",\"client_order_id\":\"$s-s\"}" "$GATEWAY_URL/v1/orders"
     curl -s -m 5 -X POST -H "Authorization: Bearer $t2" -H 'Content-Type: application/json' \

@@ -765,7 +765,10 @@ void cm_http_config_init(struct cm_http_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->service = "service";
-    cfg->bind_addr = "0.0.0.0";
+    /* BIND_ADDR: the local lab binds every service to loopback, since they
+     * trust the gateway's identity headers; in a pod, all interfaces. */
+    const char *bind = getenv("BIND_ADDR");
+    cfg->bind_addr = bind && *bind ? bind : "0.0.0.0";
     cfg->max_body = DEFAULT_MAX_BODY;
     cfg->drain_timeout_ms = 10000;
     cfg->idle_timeout_s = 30;

@@ -929,12 +929,26 @@ static void test_bad_config_and_patterns(void **state)
     assert_int_equal(cm_http_server_add_routes(srv, routes, 1), -1); /* after start */
 }
 
+/* BIND_ADDR picks the interface (the lab: loopback only). */
+static void test_bind_addr_from_env(void **state)
+{
+    (void)state;
+    struct cm_http_config cfg;
+    setenv("BIND_ADDR", "127.0.0.1", 1);
+    cm_http_config_init(&cfg);
+    assert_string_equal(cfg.bind_addr, "127.0.0.1");
+    unsetenv("BIND_ADDR");
+    cm_http_config_init(&cfg);
+    assert_string_equal(cfg.bind_addr, "0.0.0.0");
+}
+
 int main(void)
 {
     cm_log_init("test_http_server", CM_LOG_ERROR);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     cm_log_set_fd(devnull);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bind_addr_from_env),
         cmocka_unit_test_setup_teardown(test_json_route_and_generated_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_params_query_and_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_route_404, setup, teardown),

@@ -44,8 +44,8 @@ check "a price off the tick: 422 validation_failed" bash -c "
       '$T/v1/orders' | grep -q '\"code\":\"validation_failed\"'"
 
 # At the last trade price if there is one: risk's price band is relative to it.
-px=$(curl -s -H "X-User-Id: $user" "$T/v1/markets/BTC-USDT/ticker" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("last_price","20000.000000"))' 2>/dev/null)
-px=${px:-20000.000000}
+px=$(curl -s -H "X-User-Id: $user" "$T/v1/markets/BTC-USDT/ticker" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("last_price") or "30000.000000")' 2>/dev/null)
+px=${px:-30000.000000}
 body='{"market":"BTC-USDT","side":"buy","type":"limit","price":"'$px'","quantity":"0.001","client_order_id":"live-'$user'"}'
 place() { curl -s -w '\n%{http_code}' -H "X-User-Id: $user" -H 'Content-Type: application/json' -d "$body" "$T/v1/orders"; }
 if [ ! -x build/bin/risk ] || [ ! -x build/bin/wallet ]; then

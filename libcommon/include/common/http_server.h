@@ -65,7 +65,7 @@ struct cm_http_route {
 
 struct cm_http_config {
     const char *service;      /* log/metrics name; borrowed */
-    const char *bind_addr;    /* IPv4 literal; default "0.0.0.0" */
+    const char *bind_addr;    /* IPv4 literal; default $BIND_ADDR, else "0.0.0.0" */
     int port;                 /* 0 = ephemeral (see cm_http_server_port) */
     unsigned threads;         /* worker threads; 0 = online CPUs */
     size_t max_body;          /* default 1 MiB */
