@@ -118,7 +118,7 @@ VALGRIND="valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --er
 
 suites=("$@")
 if [ ${#suites[@]} -eq 0 ]; then
-    suites=(unit unit-asan integration)
+    suites=(unit unit-asan unit-valgrind integration)
     for s in tests/*/suite.sh; do [ -f "$s" ] && suites+=("$(basename "$(dirname "$s")")"); done
 fi
 
