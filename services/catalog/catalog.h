@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/utf8.h"
 #include "common/buf.h"
 #include "common/http_server.h"
 
@@ -96,8 +97,6 @@ int json_int(const cJSON *item, int64_t min, int64_t max, int64_t *out);
 /* An id in a body: a string of digits (the API's form, exact past 2^53)
  * or a JSON integer; 1..INT64_MAX. */
 int json_id(const cJSON *item, int64_t *out);
-/* Number of UTF-8 characters, or -1 for invalid UTF-8 or control chars. */
-long utf8_chars(const char *s);
 /* ILIKE pattern "%q%" with \ % _ escaped (ESCAPE '\'); -1 if out is short. */
 int like_pattern(const char *q, char *out, size_t outsz);
 /* 1 when the comma-separated roles list names `role`. */

@@ -89,44 +89,6 @@ int has_role(const char *roles, const char *role)
     return 0;
 }
 
-long utf8_chars(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    long n = 0;
-    while (*p) {
-        unsigned c = *p, cp;
-        int extra;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return -1;
-            extra = 0;
-            cp = c;
-        } else if ((c & 0xe0) == 0xc0) {
-            extra = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            extra = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            extra = 3;
-            cp = c & 0x07;
-        } else {
-            return -1;
-        }
-        p++;
-        for (int i = 0; i < extra; i++, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (*p & 0x3f);
-        }
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-            return -1;
-        n++;
-    }
-    return n;
-}
-
 int valid_user_id(const char *s)
 {
     int64_t v;
@@ -198,7 +160,7 @@ static int text(const cJSON *obj, const char *field, int required, long max, con
         }
         return 0;
     }
-    long n = cJSON_IsString(it) ? utf8_chars(it->valuestring) : -1;
+    long n = cJSON_IsString(it) ? cm_utf8_chars(it->valuestring) : -1;
     if (n < 1 || n > max) {
         snprintf(err, errlen, "shipping_address.%s must be a string of 1 to %ld characters", field,
                  max);

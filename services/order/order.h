@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/utf8.h"
 #include "common/buf.h"
 #include "common/http_server.h"
 
@@ -100,7 +101,6 @@ int parse_id(const char *s, int64_t *out);
 /* An id in JSON: a string of digits (the API's form) or an integer. */
 int json_id(const cJSON *item, int64_t *out);
 int has_role(const char *roles, const char *role);
-long utf8_chars(const char *s);
 
 /* Hex SHA-256 of a canonical form of the request (items in order, address
  * fields): "same body" for idempotency, whatever the JSON spacing or key

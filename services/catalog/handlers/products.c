@@ -64,7 +64,7 @@ void h_products_list(struct cm_http_req *r)
         return;
     }
     if ((v = cm_http_req_query(r, "q"))) {
-        long n = utf8_chars(v);
+        long n = cm_utf8_chars(v);
         if (n < 1 || n > PRODUCT_NAME_MAX_CHARS || like_pattern(v, pattern, sizeof pattern) < 0) {
             cm_http_reply_error(r, 422, "validation_failed", "q must be 1 to %d characters",
                                 PRODUCT_NAME_MAX_CHARS);

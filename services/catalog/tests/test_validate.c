@@ -190,11 +190,11 @@ static void test_roles_and_utf8(void **state)
     assert_false(has_role("administrator", "admin"));
     assert_false(has_role("", "admin"));
     assert_false(has_role("user,adm", "admin"));
-    assert_int_equal(utf8_chars("h\xc3\xa9llo"), 5);
-    assert_int_equal(utf8_chars("\xc0\xaf"), -1);        /* overlong */
-    assert_int_equal(utf8_chars("\xed\xa0\x80"), -1);    /* surrogate */
-    assert_int_equal(utf8_chars("\xf0\x9f\x98\x80"), 1); /* emoji */
-    assert_int_equal(utf8_chars("a\tb"), -1);
+    assert_int_equal(cm_utf8_chars("h\xc3\xa9llo"), 5);
+    assert_int_equal(cm_utf8_chars("\xc0\xaf"), -1);        /* overlong */
+    assert_int_equal(cm_utf8_chars("\xed\xa0\x80"), -1);    /* surrogate */
+    assert_int_equal(cm_utf8_chars("\xf0\x9f\x98\x80"), 1); /* emoji */
+    assert_int_equal(cm_utf8_chars("a\tb"), -1);
 }
 
 int main(void)
