@@ -8,11 +8,18 @@
  *
  *   trading_load PORT RATE SECONDS CONNS [RUN_ID [trade]]
  *
- * With "trade", each step is a crossing pair instead (a resting sell from
- * user 2000+k, then a buy at the same price from user 3000+k) and the
- * figure is order accepted -> trade visible: from the buy's 202 until
- * GET /v1/orders/{id} shows it filled (polled every millisecond; a
- * matching service and the read model must be running).
+ * Identity: TRADING_LOAD_USERS=path names a file of header lines, one per
+ * user ("Authorization: Bearer <jwt>" through the gateway, "X-User-Id: <id>"
+ * straight to trading-api); TRADING_LOAD_USER_OFFSET (0) is the first line
+ * used. Thread k sends as line offset + k (POST load) or, with "trade", as
+ * the seller offset + 2k and the buyer offset + 2k + 1. Without a file,
+ * "X-User-Id: 1000+k" (sellers 2000+k, buyers 3000+k).
+ *
+ * With "trade", each step is a crossing pair instead (a resting sell, then
+ * a buy at the same price from another user) and the figure is order
+ * accepted -> trade visible: from the buy's 202 until GET /v1/orders/{id}
+ * shows it filled (polled every millisecond; a matching service and the
+ * read model must be running).
  *
  * Prints: "sent N ok N errors N rate R p50 X p90 X p99 X max X" (ms) and,
  * with TRADING_LOAD_IDS=path, the accepted order ids one a line.
@@ -36,13 +43,51 @@ static double rate, seconds;
 static const char *run_id = "r";
 static int trade_mode;
 static int64_t t0;
+static char **users; /* header lines, or NULL: X-User-Id numbering */
+static size_t nusers, user_offset;
 
 struct worker {
     int k;
     double *lat;
     size_t n, ok, err;
+    int last_bad; /* the last unexpected status (-1: no answer) */
     char (*ids)[24];
 };
+
+/* The identity header line of user index i (fallback: X-User-Id: base+i). */
+static void user_header(size_t i, int fallback_id, char *out, size_t outsz)
+{
+    if (users)
+        snprintf(out, outsz, "%s", users[(user_offset + i) % nusers]);
+    else
+        snprintf(out, outsz, "X-User-Id: %d", fallback_id);
+}
+
+static int load_users(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    size_t cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0])
+            continue;
+        if (nusers == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **n = realloc(users, cap * sizeof *users);
+            if (!n)
+                break;
+            users = n;
+        }
+        users[nusers] = strdup(line);
+        if (users[nusers])
+            nusers++;
+    }
+    fclose(f);
+    return nusers ? 0 : -1;
+}
 
 static int64_t now_ns(void)
 {
@@ -122,18 +167,18 @@ static int request(int *fd, const char *req, int rl, char *buf, size_t cap, char
     return status;
 }
 
-static int post_order(int *fd, int user, const char *side, size_t i, int k, char *id)
+static int post_order(int *fd, const char *who, const char *side, size_t i, int k, char *id)
 {
-    char req[1024], body[512], buf[8192];
+    char req[2048], body[512], buf[8192];
     int bl = snprintf(body, sizeof body,
                       "{\"market\":\"BTC-USDT\",\"side\":\"%s\",\"type\":\"limit\","
                       "\"price\":\"30000.00\",\"quantity\":\"0.001\",\"time_in_force\":\"GTC\","
                       "\"client_order_id\":\"%s-%s-%d-%zu\"}",
                       side, run_id, side, k, i);
     int rl = snprintf(req, sizeof req,
-                      "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n"
+                      "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
                       "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                      user, bl, body);
+                      who, bl, body);
     return request(fd, req, rl, buf, sizeof buf, id, 24);
 }
 
@@ -141,7 +186,9 @@ static void *run_trade(void *arg)
 {
     struct worker *w = arg;
     int fd = -1;
-    char req[256], buf[8192], id[24], sid[24], dummy[24];
+    char req[2048], buf[8192], id[24], sid[24], dummy[24], seller[2048], buyer[2048];
+    user_header(2 * (size_t)w->k, 2000 + w->k, seller, sizeof seller);
+    user_header(2 * (size_t)w->k + 1, 3000 + w->k, buyer, sizeof buyer);
     size_t total = (size_t)(rate * seconds / conns);
     for (size_t i = 0; i < total; i++) {
         int64_t due = t0 + (int64_t)(((double)i * conns + w->k) * 1e9 / rate);
@@ -151,16 +198,16 @@ static void *run_trade(void *arg)
                                   .tv_nsec = (due - now) % 1000000000};
             nanosleep(&ts, NULL);
         }
-        int s1 = post_order(&fd, 2000 + w->k, "sell", i, w->k, sid);
-        int s2 = post_order(&fd, 3000 + w->k, "buy", i, w->k, id);
+        int s1 = post_order(&fd, seller, "sell", i, w->k, sid);
+        int s2 = post_order(&fd, buyer, "buy", i, w->k, id);
         int64_t accepted = now_ns();
         if (s1 != 202 || s2 != 202) {
+            w->last_bad = s1 != 202 ? s1 : s2;
             w->err++;
             continue;
         }
         int rl = snprintf(req, sizeof req,
-                          "GET /v1/orders/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n\r\n",
-                          id, 3000 + w->k);
+                          "GET /v1/orders/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n\r\n", id, buyer);
         int seen = 0;
         while (!seen && now_ns() - accepted < 10000000000LL) {
             if (request(&fd, req, rl, buf, sizeof buf, dummy, sizeof dummy) == 200 &&
@@ -187,7 +234,8 @@ static void *run(void *arg)
 {
     struct worker *w = arg;
     int fd = dial();
-    char req[1024], body[512], buf[8192];
+    char req[2048], body[512], buf[8192], who[2048];
+    user_header((size_t)w->k, 1000 + w->k, who, sizeof who);
     size_t total = (size_t)(rate * seconds / conns);
     for (size_t i = 0; i < total; i++) {
         int64_t due = t0 + (int64_t)(((double)i * conns + w->k) * 1e9 / rate);
@@ -203,9 +251,9 @@ static void *run(void *arg)
                           "\"client_order_id\":\"%s-%d-%zu\"}",
                           i % 2 ? "sell" : "buy", i % 2 ? "30100.00" : "29900.00", run_id, w->k, i);
         int rl = snprintf(req, sizeof req,
-                          "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User-Id: %d\r\n"
+                          "POST /v1/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
                           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                          1000 + w->k, bl, body);
+                          who, bl, body);
         int status = -1;
         char id[24];
         for (int attempt = 0; attempt < 2 && status < 0; attempt++) {
@@ -224,6 +272,7 @@ static void *run(void *arg)
                 snprintf(w->ids[w->ok], sizeof w->ids[w->ok], "%s", id);
             w->ok++;
         } else {
+            w->last_bad = status;
             w->err++;
         }
     }
@@ -254,6 +303,13 @@ int main(int argc, char **argv)
     if (port <= 0 || rate <= 0 || seconds <= 0 || conns <= 0)
         return 2;
     const char *ids_path = getenv("TRADING_LOAD_IDS");
+    const char *users_path = getenv("TRADING_LOAD_USERS");
+    if (users_path && load_users(users_path) < 0) {
+        fprintf(stderr, "trading_load: cannot read users from %s\n", users_path);
+        return 2;
+    }
+    if (getenv("TRADING_LOAD_USER_OFFSET"))
+        user_offset = (size_t)strtoul(getenv("TRADING_LOAD_USER_OFFSET"), NULL, 10);
     size_t per = (size_t)(rate * seconds / conns) + 1;
     struct worker *w = calloc((size_t)conns, sizeof *w);
     pthread_t *th = calloc((size_t)conns, sizeof *th);
@@ -268,6 +324,9 @@ int main(int argc, char **argv)
     size_t n = 0, ok = 0, err = 0;
     for (int k = 0; k < conns; k++) {
         pthread_join(th[k], NULL);
+        if (w[k].err)
+            fprintf(stderr, "trading_load: thread %d: %zu errors, last status %d\n", k, w[k].err,
+                    w[k].last_bad);
         n += w[k].n;
         ok += w[k].ok;
         err += w[k].err;

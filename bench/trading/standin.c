@@ -1,6 +1,8 @@
 /*
- * trading_standin: small stand-ins for trading-api's upstreams, for its
- * integration tests and bench (risk and matching are not built yet):
+ * trading_standin: small stand-ins for trading-api's upstreams (risk,
+ * wallet, matching) for its integration tests, which need to make them
+ * deny, block, fail or be slow on demand. bench/trading.sh runs the real
+ * services instead:
  *
  *   POST /v1/pretrade          risk: {"decision":"allow"} (or deny, per mode)
  *   POST /internal/holds       wallet: 201 first time per hold_id, 200 after
