@@ -10,8 +10,9 @@
  * id order by one idempotent producer: each market's partition receives
  * its commands in commit order.
  *
- * No duplicates after a crash: before producing a batch the relay counts
- * an attempt on its rows (committed). An unpublished row with attempts > 0
+ * No duplicates after a crash: the relay counts an attempt on the rows it
+ * takes, in the statement that reads them (committed before anything is
+ * produced). An unpublished row with attempts > 0
  * may already be on Kafka, its relay having died between the broker's
  * acknowledgement and the mark. For such rows the relay first reads the
  * tail of the topic (librdkafka directly: libcommon's consumer is a group
@@ -248,8 +249,6 @@ static int cycle(struct cm_db_conn *c)
         msgs[k].value_len = strlen(rows[i].payload);
         k++;
     }
-    if (store_outbox_mark(c, ids, k, MARK_ATTEMPT) < 0)
-        goto out;
     size_t ok = k ? cm_kafka_produce_wait(producer, msgs, k, 5000) : 0;
     size_t np = 0, nn = 0;
     for (size_t i = 0; i < k; i++) {

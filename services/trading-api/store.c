@@ -12,12 +12,15 @@
  * an order that is being committed.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/db.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/migrate.h"
 #include "common/redis.h"
 #include "trading.h"
@@ -25,6 +28,150 @@
 
 static struct cm_db_pool *pool;
 static struct cm_redis *redis;
+
+/* ---- prepared statements ------------------------------------------------
+ *
+ * The statements of the order path (reserve, place, read one order), the
+ * read model (one statement per event) and the relay are parsed and
+ * planned once per connection, not on every call: parse/plan was a large
+ * part of PostgreSQL's CPU per order (bench/trading.sh with
+ * TRADING_BENCH_PGSS=1, perf). libcommon's cm_db_query is PQexecParams
+ * (the unnamed statement, parsed each time), so these run through libpq on
+ * the pooled connection (cm_db_pg), outside transactions only, and feed
+ * libcommon's series (db_query_duration_seconds, db_errors_total{kind}).
+ *
+ * Which connection has which statement: a table of (PGconn, backend pid)
+ * -> bit set. A reconnected slot has another backend, so it prepares
+ * again; should a statement still be missing (SQLSTATE 26000), it is
+ * prepared and run once more. */
+enum {
+    SQL_RESERVE,
+    SQL_PLACE,
+    SQL_ORDER_GET,
+    SQL_ORDER_EVENT,
+    SQL_TRADE,
+    SQL_OUTBOX_TAKE,
+    SQL_OUTBOX_PUBLISHED,
+    SQL_COUNT
+};
+
+struct stmt {
+    const char *name, *sql;
+    int nparams;
+};
+static const struct stmt stmts[SQL_COUNT];
+
+#define PREP_SLOTS 320
+static struct {
+    const PGconn *pg;
+    int pid;
+    unsigned prepared; /* bit per statement */
+} prep[PREP_SLOTS];
+static pthread_mutex_t prep_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cm_metric *m_db_hist, *m_db_errors;
+
+static unsigned *prep_bits(PGconn *pg)
+{
+    int pid = PQbackendPID(pg);
+    size_t free_slot = PREP_SLOTS;
+    for (size_t i = 0; i < PREP_SLOTS; i++) {
+        if (prep[i].pg == pg && prep[i].pid == pid)
+            return &prep[i].prepared;
+        if (prep[i].pg == pg || (!prep[i].pg && free_slot == PREP_SLOTS))
+            free_slot = i; /* the slot's earlier backend, or an empty one */
+    }
+    if (free_slot == PREP_SLOTS)
+        return NULL;
+    prep[free_slot].pg = pg;
+    prep[free_slot].pid = pid;
+    prep[free_slot].prepared = 0;
+    return &prep[free_slot].prepared;
+}
+
+static int is_prepared(PGconn *pg, int id)
+{
+    pthread_mutex_lock(&prep_mu);
+    unsigned *b = prep_bits(pg);
+    int yes = b && (*b & (1u << id));
+    pthread_mutex_unlock(&prep_mu);
+    return yes;
+}
+
+static void set_prepared(PGconn *pg, int id, int yes)
+{
+    pthread_mutex_lock(&prep_mu);
+    unsigned *b = prep_bits(pg);
+    if (b)
+        *b = yes ? (*b | (1u << id)) : (*b & ~(1u << id));
+    pthread_mutex_unlock(&prep_mu);
+}
+
+static int prepare(PGconn *pg, int id)
+{
+    PGresult *r = PQprepare(pg, stmts[id].name, stmts[id].sql, stmts[id].nparams, NULL);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        cm_error("trading-api: cannot prepare %s: %s", stmts[id].name,
+                 r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+    PQclear(r);
+    if (ok)
+        set_prepared(pg, id, 1);
+    return ok ? 0 : -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int result_ok(const PGresult *r)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Runs statement id with text parameters on c: like cm_db_query (the
+ * result, caller PQclear()s; NULL on error, logged and counted). Inside a
+ * transaction it is cm_db_query (a failed EXECUTE would abort it). */
+static PGresult *run(struct cm_db_conn *c, int id, const char *const *params)
+{
+    PGconn *pg = cm_db_pg(c);
+    if (!pg || PQtransactionStatus(pg) != PQTRANS_IDLE)
+        return cm_db_query(c, stmts[id].sql, stmts[id].nparams, params);
+    double t0 = now_s();
+    if (!is_prepared(pg, id) && prepare(pg, id) < 0)
+        return cm_db_query(c, stmts[id].sql, stmts[id].nparams, params);
+    PGresult *r = PQexecPrepared(pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!result_ok(r) && state && strcmp(state, "26000") == 0) {
+        /* Not there after all (the table was wrong about this backend). */
+        PQclear(r);
+        set_prepared(pg, id, 0);
+        if (prepare(pg, id) < 0)
+            return NULL;
+        r = PQexecPrepared(pg, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+        state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    }
+    cm_histogram_observe(m_db_hist, now_s() - t0);
+    if (result_ok(r))
+        return r;
+    const char *kind = PQstatus(pg) != CONNECTION_OK ? "connection"
+                       : !state                      ? "query"
+                       : strcmp(state, CM_DB_SERIALIZATION_FAILURE) == 0 ||
+                               strcmp(state, CM_DB_DEADLOCK_DETECTED) == 0
+                           ? "serialization"
+                       : strcmp(state, "57014") == 0 ? "timeout"
+                                                     : "query";
+    cm_counter_add(m_db_errors, 1, kind);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+    msg[strcspn(msg, "\n")] = 0;
+    cm_warn("trading-api: %s failed: %s %s", stmts[id].name, state ? state : "", msg);
+    PQclear(r);
+    return NULL;
+}
 
 int store_open(const char *url, const char *migrations_dir, int npool)
 {
@@ -37,6 +184,12 @@ int store_open(const char *url, const char *migrations_dir, int npool)
                                    .statement_timeout_ms = 5000,
                                    .application_name = "trading-api"};
     pool = cm_db_pool_open(&pc, err, sizeof err);
+    /* The pool registered these families; same names, same series. */
+    m_db_hist = cm_metric_histogram("db_query_duration_seconds",
+                                    "PostgreSQL query duration, seconds.", NULL, NULL, 0);
+    m_db_errors = cm_metric_counter(
+        "db_errors_total", "PostgreSQL errors by kind (connection, query, serialization, timeout).",
+        "kind");
     if (!pool) {
         cm_error("trading-api: database: %s", err);
         return -1;
@@ -119,6 +272,87 @@ int store_load_markets(struct market *out, size_t max, size_t *n)
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                \
     "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+#define TERMINAL_STATUSES "('filled', 'cancelled', 'expired', 'rejected')"
+
+/* Advances applied_seq (market $1, stream, seq $2) unless it is there
+ * already; the effect of the same statement reads it (one statement is one
+ * transaction). */
+#define ADVANCE_CTE(stream)                                                                        \
+    "WITH a AS (INSERT INTO applied_seq (market, stream, seq) VALUES ($1, '" stream "', "          \
+    "$2::bigint) ON CONFLICT (market, stream) DO UPDATE SET seq = EXCLUDED.seq "                   \
+    "WHERE applied_seq.seq < EXCLUDED.seq RETURNING 1) "
+
+static const struct stmt stmts[SQL_COUNT] = {
+    [SQL_RESERVE] = {"trading_reserve",
+                     "INSERT INTO order_requests (user_id, client_order_id, order_id, "
+                     "fingerprint) VALUES ($1, $2, nextval('order_id_seq'), $3) "
+                     "ON CONFLICT (user_id, client_order_id) DO NOTHING "
+                     "RETURNING order_id",
+                     3},
+    /* Lock the reservation if it is still ours, insert the order, and the
+     * outbox row with the next outbox id spliced into the command's id. */
+    [SQL_PLACE] =
+        {"trading_place",
+         "WITH req AS (SELECT 1 FROM order_requests WHERE user_id = $2 AND client_order_id = $3 "
+         "  AND order_id = $1::bigint AND NOT abandoned FOR UPDATE), "
+         "ins AS (INSERT INTO orders (id, user_id, client_order_id, market, side, type, "
+         "  time_in_force, post_only, stp, price, quantity, quote_amount) "
+         "  SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8::boolean, $9, $10::bigint, "
+         "  $11::bigint, $12::bigint FROM req ON CONFLICT DO NOTHING RETURNING " ORDER_COLS "), "
+         "ob AS (INSERT INTO outbox (id, market, payload) "
+         "  SELECT s.n, $4, replace($13, '\"id\":\"trading-api:@\"', "
+         "    '\"id\":\"trading-api:' || s.n || '\"') "
+         "  FROM ins, LATERAL (SELECT nextval('outbox_id_seq') AS n) s) "
+         "SELECT * FROM ins",
+         13},
+    [SQL_ORDER_GET] = {"trading_order_get",
+                       "SELECT " ORDER_COLS " FROM orders WHERE id = $1::bigint "
+                       "AND ($2::text IS NULL OR user_id = $2)",
+                       2},
+    /* Statuses only move forward: pending -> open -> partially_filled ->
+     * terminal; fills are cumulative, so a later event wins. $3 NULL: only
+     * the seq moves (a rejected cancel, cancel_all). Returns (applied,
+     * updated). */
+    [SQL_ORDER_EVENT] =
+        {"trading_order_event",
+         ADVANCE_CTE(
+             "events") ", u AS (UPDATE orders SET status = CASE "
+                       "  WHEN $4 = 'open' AND status <> 'pending' THEN status ELSE $4 END, "
+                       "filled_quantity = COALESCE($5::bigint, filled_quantity), "
+                       "filled_quote = COALESCE($6::bigint, filled_quote), "
+                       "reject_reason = CASE WHEN $4 = 'rejected' THEN $7 ELSE "
+                       "reject_reason END, "
+                       "end_reason = CASE WHEN $4 IN ('cancelled', 'expired') THEN $7 ELSE "
+                       "end_reason END, updated_at = now() "
+                       "WHERE id = $3::bigint AND EXISTS (SELECT 1 FROM a) "
+                       "AND status NOT IN " TERMINAL_STATUSES " RETURNING 1) "
+                       "SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM u)",
+         7},
+    /* Returns 1 when applied now, 0 when the seq was applied before. */
+    [SQL_TRADE] = {"trading_trade",
+                   ADVANCE_CTE("trades") ", t AS (INSERT INTO trades (market, seq, id, ts, ts_us, "
+                                         "price, quantity, quote_amount, taker_side, "
+                                         "taker_order_id, maker_order_id) SELECT $1, $2::bigint, "
+                                         "$3, $4, $5::bigint, $6::bigint, $7::bigint, $8::bigint, "
+                                         "$9, $10::bigint, $11::bigint FROM a "
+                                         "ON CONFLICT DO NOTHING) "
+                                         "SELECT count(*) FROM a",
+                   11},
+    /* The next unpublished rows, counting the attempt in the same
+     * statement; attempts as they were before it. Not in id order
+     * (RETURNING): store_outbox_fetch sorts. */
+    [SQL_OUTBOX_TAKE] = {"trading_outbox_take",
+                         "UPDATE outbox o SET attempts = o.attempts + 1 FROM "
+                         "(SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id "
+                         "LIMIT $1::int) n WHERE o.id = n.id "
+                         "RETURNING o.id, o.market, o.payload, o.attempts - 1",
+                         1},
+    [SQL_OUTBOX_PUBLISHED] = {"trading_outbox_published",
+                              "UPDATE outbox SET published_at = now() "
+                              "WHERE id = ANY($1::bigint[])",
+                              1},
+};
+
 static void row_of(PGresult *r, int i, struct order_row *o)
 {
     memset(o, 0, sizeof *o);
@@ -157,12 +391,7 @@ int store_reserve(const char *user, const char *coid, const char *fp, uint64_t *
         return ST_ERR;
     int rc = ST_ERR;
     const char *p[] = {user, coid, fp};
-    PGresult *r = cm_db_query(c,
-                              "INSERT INTO order_requests (user_id, client_order_id, order_id, "
-                              "fingerprint) VALUES ($1, $2, nextval('order_id_seq'), $3) "
-                              "ON CONFLICT (user_id, client_order_id) DO NOTHING "
-                              "RETURNING order_id",
-                              3, p);
+    PGresult *r = run(c, SQL_RESERVE, p);
     if (!r)
         goto done;
     if (PQntuples(r) == 1) {
@@ -310,10 +539,9 @@ static int place_tx(struct cm_db_conn *c, void *ctx)
     return rc;
 }
 
-/* The common case in one statement (one round trip, no BEGIN/COMMIT): lock
- * the reservation if it is still ours, insert the order, and the outbox
- * row with the next outbox id spliced into the command's id. 1 placed, 0
- * anything else (the transaction below sorts it out), -1 error. */
+/* The common case in one statement (SQL_PLACE: one round trip, no
+ * BEGIN/COMMIT). 1 placed, 0 anything else (the transaction below sorts it
+ * out), -1 error. */
 static int place_fast(const struct order_req *o, const char *user, uint64_t order_id,
                       struct order_row *out)
 {
@@ -343,20 +571,7 @@ static int place_fast(const struct order_req *o, const char *user, uint64_t orde
         free(payload);
         return -1;
     }
-    PGresult *r = cm_db_query(
-        c,
-        "WITH req AS (SELECT 1 FROM order_requests WHERE user_id = $2 AND client_order_id = $3 "
-        "  AND order_id = $1::bigint AND NOT abandoned FOR UPDATE), "
-        "ins AS (INSERT INTO orders (id, user_id, client_order_id, market, side, type, "
-        "  time_in_force, post_only, stp, price, quantity, quote_amount) "
-        "  SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8::boolean, $9, $10::bigint, $11::bigint, "
-        "  $12::bigint FROM req ON CONFLICT DO NOTHING RETURNING " ORDER_COLS "), "
-        "ob AS (INSERT INTO outbox (id, market, payload) "
-        "  SELECT s.n, $4, replace($13, '\"id\":\"trading-api:@\"', "
-        "    '\"id\":\"trading-api:' || s.n || '\"') "
-        "  FROM ins, LATERAL (SELECT nextval('outbox_id_seq') AS n) s) "
-        "SELECT * FROM ins",
-        13, p);
+    PGresult *r = run(c, SQL_PLACE, p);
     cm_db_release(pool, c);
     free(payload);
     if (!r)
@@ -393,9 +608,7 @@ int store_order_get(uint64_t id, const char *user, struct order_row *out)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRIu64, id);
     const char *p[] = {ids, user};
-    PGresult *r = cm_db_query(
-        c, "SELECT " ORDER_COLS " FROM orders WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
-        2, p);
+    PGresult *r = run(c, SQL_ORDER_GET, p);
     cm_db_release(pool, c);
     if (!r)
         return ST_ERR;
@@ -578,15 +791,18 @@ void store_relay_unlock(struct cm_db_conn *c)
     cm_db_release(pool, c);
 }
 
+static int by_id(const void *a, const void *b)
+{
+    const struct outbox_row *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, size_t *n)
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%d", max);
     const char *p[] = {lim};
-    PGresult *r = cm_db_query(c,
-                              "SELECT id, market, payload, attempts FROM outbox "
-                              "WHERE published_at IS NULL ORDER BY id LIMIT $1::int",
-                              1, p);
+    PGresult *r = run(c, SQL_OUTBOX_TAKE, p);
     if (!r)
         return -1;
     *n = (size_t)PQntuples(r);
@@ -608,6 +824,7 @@ int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, 
         }
     }
     PQclear(r);
+    qsort(*rows, *n, sizeof **rows, by_id);
     return 0;
 }
 
@@ -622,11 +839,7 @@ int store_outbox_mark(struct cm_db_conn *c, const int64_t *ids, size_t n, enum o
 {
     if (n == 0)
         return 0;
-    static const char *const sql[] = {
-        "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
-        "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-        "UPDATE outbox SET attempts = 0 WHERE id = ANY($1::bigint[])",
-    };
+
     struct cm_buf b;
     cm_buf_init(&b, 0);
     cm_buf_puts(&b, "{");
@@ -634,7 +847,15 @@ int store_outbox_mark(struct cm_db_conn *c, const int64_t *ids, size_t n, enum o
         cm_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
     cm_buf_puts(&b, "}");
     const char *p[] = {b.data};
-    int rc = b.data ? cm_db_exec(c, sql[m], 1, p, NULL) : -1;
+    int rc = -1;
+    if (b.data && m == MARK_PUBLISHED) {
+        PGresult *r = run(c, SQL_OUTBOX_PUBLISHED, p);
+        rc = r ? 0 : -1;
+        PQclear(r);
+    } else if (b.data) {
+        rc = cm_db_exec(c, "UPDATE outbox SET attempts = 0 WHERE id = ANY($1::bigint[])", 1, p,
+                        NULL);
+    }
     cm_buf_release(&b);
     return rc;
 }
@@ -660,62 +881,38 @@ int store_outbox_stats(long *pending, double *oldest_age_s)
 
 /* ---- read model -------------------------------------------------------- */
 
-/* Advances (market, stream) to seq unless it is already there: 1 applied
- * now, 0 already applied, -1 error. Same transaction as the effect. */
-static int advance(struct cm_db_conn *c, const char *market, const char *stream, int64_t seq)
-{
-    char s[24];
-    snprintf(s, sizeof s, "%lld", (long long)seq);
-    const char *p[] = {market, stream, s};
-    long n = 0;
-    if (cm_db_exec(c,
-                   "INSERT INTO applied_seq (market, stream, seq) VALUES ($1, $2, $3) "
-                   "ON CONFLICT (market, stream) DO UPDATE SET seq = EXCLUDED.seq "
-                   "WHERE applied_seq.seq < EXCLUDED.seq",
-                   3, p, &n) < 0)
-        return -1;
-    return n == 1;
-}
-
-static int order_event_tx(struct cm_db_conn *c, void *ctx)
-{
-    const struct order_event *e = ctx;
-    int a = advance(c, e->market, "events", e->seq);
-    if (a <= 0)
-        return a < 0 ? -1 : ST_EXISTS;
-    if (!e->order_id || !e->status)
-        return 0; /* nothing to change (a rejected cancel, cancel_all) */
-    char fq[24], fqt[24];
-    snprintf(fq, sizeof fq, "%lld", (long long)e->filled_qty);
-    snprintf(fqt, sizeof fqt, "%lld", (long long)e->filled_quote);
-    const char *p[] = {e->order_id, e->status, e->has_filled ? fq : NULL,
-                       e->has_filled ? fqt : NULL, e->reason};
-    /* Statuses only move forward: pending -> open -> partially_filled ->
-     * terminal; fills are cumulative, so a later event wins. */
-    return cm_db_exec(
-        c,
-        "UPDATE orders SET status = CASE "
-        "  WHEN $2 = 'open' AND status <> 'pending' THEN status ELSE $2 END, "
-        "filled_quantity = COALESCE($3::bigint, filled_quantity), "
-        "filled_quote = COALESCE($4::bigint, filled_quote), "
-        "reject_reason = CASE WHEN $2 = 'rejected' THEN $5 ELSE reject_reason END, "
-        "end_reason = CASE WHEN $2 IN ('cancelled', 'expired') THEN $5 ELSE end_reason END, "
-        "updated_at = now() "
-        "WHERE id = $1::bigint AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')",
-        5, p, NULL);
-}
-
+/* Each event is one statement (SQL_ORDER_EVENT, SQL_TRADE): the seq of
+ * (market, stream) advances in the same statement as the effect, which is
+ * skipped when the seq was applied already. One round trip per event, no
+ * BEGIN/COMMIT. */
 int store_apply_order_event(const struct order_event *e)
 {
-    return cm_db_tx(pool, order_event_tx, (void *)e, 3, NULL);
+    char seq[24], fq[24], fqt[24];
+    snprintf(seq, sizeof seq, "%lld", (long long)e->seq);
+    snprintf(fq, sizeof fq, "%lld", (long long)e->filled_qty);
+    snprintf(fqt, sizeof fqt, "%lld", (long long)e->filled_quote);
+    int change = e->order_id && e->status; /* else nothing to change but the seq */
+    const char *p[] = {e->market,
+                       seq,
+                       change ? e->order_id : NULL,
+                       change ? e->status : NULL,
+                       e->has_filled ? fq : NULL,
+                       e->has_filled ? fqt : NULL,
+                       e->reason};
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    PGresult *r = run(c, SQL_ORDER_EVENT, p);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    int rc = i64(r, 0, 0) == 1 ? ST_OK : ST_EXISTS;
+    PQclear(r);
+    return rc;
 }
 
-static int trade_tx(struct cm_db_conn *c, void *ctx)
+int store_apply_trade(const struct trade_event *t)
 {
-    const struct trade_event *t = ctx;
-    int a = advance(c, t->market, "trades", t->seq);
-    if (a <= 0)
-        return a < 0 ? -1 : ST_EXISTS;
     char seq[24], tsus[24], price[24], qty[24], quote[24];
     snprintf(seq, sizeof seq, "%lld", (long long)t->seq);
     snprintf(tsus, sizeof tsus, "%lld", (long long)t->ts_us);
@@ -733,16 +930,16 @@ static int trade_tx(struct cm_db_conn *c, void *ctx)
                        t->taker_side,
                        t->taker_order_id,
                        t->maker_order_id};
-    return cm_db_exec(c,
-                      "INSERT INTO trades (market, seq, id, ts, ts_us, price, quantity, "
-                      "quote_amount, taker_side, taker_order_id, maker_order_id) VALUES "
-                      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                      11, p, NULL);
-}
-
-int store_apply_trade(const struct trade_event *t)
-{
-    return cm_db_tx(pool, trade_tx, (void *)t, 3, NULL);
+    struct cm_db_conn *c = cm_db_acquire(pool, -1);
+    if (!c)
+        return ST_ERR;
+    PGresult *r = run(c, SQL_TRADE, p);
+    cm_db_release(pool, c);
+    if (!r)
+        return ST_ERR;
+    int rc = i64(r, 0, 0) == 1 ? ST_OK : ST_EXISTS;
+    PQclear(r);
+    return rc;
 }
 
 /* ---- market data ------------------------------------------------------- */

@@ -225,12 +225,13 @@ struct outbox_row {
     char market[32];
     char *payload; /* owned (store_outbox_free) */
 };
-/* Up to max unpublished rows in id order: 0 with *rows (caller frees with
- * store_outbox_free) and *n, or -1. */
+/* Up to max unpublished rows in id order, each with its attempt counted
+ * (committed) in the same statement; attempts in the row as they were
+ * before. 0 with *rows (caller frees with store_outbox_free) and *n, or
+ * -1. */
 int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, size_t *n);
 void store_outbox_free(struct outbox_row *rows, size_t n);
 enum outbox_mark {
-    MARK_ATTEMPT,   /* about to be produced: attempts + 1 */
     MARK_PUBLISHED, /* acknowledged by the broker */
     MARK_NOT_SENT,  /* the producer refused it for sure: attempts = 0 */
 };
