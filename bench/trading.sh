@@ -85,33 +85,46 @@ KPROPS="session.timeout.ms=6000;heartbeat.interval.ms=500;fetch.wait.max.ms=10"
 COMMON=(REDIS_URL="$TEST_REDIS_URL" KAFKA_BROKERS="$TEST_KAFKA_BROKERS" KAFKA_PROPS="$KPROPS"
     ADMIN_TOKEN="$ADMIN" BIND_ADDR=127.0.0.1 LOG_LEVEL=info)
 
-# start NAME PORT ENV...: runs $BIN/NAME with ENV until /readyz answers.
+# start NAME VAR ENV...: runs $BIN/NAME with ENV on a free port until
+# /readyz answers and sets VAR to the port (another process may take a free
+# port before the bind: up to 3 ports are tried).
 start() {
-    local name=$1 port=$2
+    local name=$1 var=$2 port pid _
     shift 2
-    env PORT="$port" "${COMMON[@]}" "$@" "$BIN/$name" >"$WORK/$name.log" 2>&1 &
-    PIDS+=($!)
-    SVC_PIDS+=("$name:$!")
-    _infra_wait 30 curl -sf "http://127.0.0.1:$port/readyz" || {
-        echo "bench/trading.sh: $name did not become ready" >&2; tail -20 "$WORK/$name.log" >&2; exit 1; }
+    for _ in 1 2 3; do
+        port=$(free_port)
+        env PORT="$port" "${COMMON[@]}" "$@" "$BIN/$name" >"$WORK/$name.log" 2>&1 &
+        pid=$!
+        if _infra_wait 30 curl -sf "http://127.0.0.1:$port/readyz"; then
+            PIDS+=("$pid")
+            SVC_PIDS+=("$name:$pid")
+            printf -v "$var" '%s' "$port"
+            return 0
+        fi
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "bench/trading.sh: $name did not become ready" >&2
+    tail -20 "$WORK/$name.log" >&2
+    exit 1
 }
 
-GPORT=$(free_port) TPORT=$(free_port) MPORT=$(free_port) WPORT=$(free_port) RPORT=$(free_port)
+TPORT=$(free_port) # the wallet's reconciliation URL (unused within HOLD_RECONCILE_AFTER)
 export SIGNER_SOCKET=$WORK/signer.sock
 SIGNER_KEY_FILE=$WORK/signer.keys SIGNER_KEK=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
     "$BIN/wallet-signer" >"$WORK/wallet-signer.log" 2>&1 &
 PIDS+=($!)
 _infra_wait 10 test -S "$SIGNER_SOCKET" || { echo "bench/trading.sh: signer did not start" >&2; exit 1; }
 WDB=$(infra_new_db wallet)
-start wallet "$WPORT" DATABASE_URL="$WDB" TRADING_API_URL="http://127.0.0.1:$TPORT" \
+start wallet WPORT DATABASE_URL="$WDB" TRADING_API_URL="http://127.0.0.1:$TPORT" \
     HOLD_RECONCILE_AFTER=1h HTTP_THREADS="${WALLET_BENCH_THREADS:-8}"
-start risk "$RPORT"
-start matching "$MPORT" DATABASE_URL="$(infra_new_db matching)" \
+start risk RPORT
+start matching MPORT DATABASE_URL="$(infra_new_db matching)" \
     MATCHING_MARKETS_FILE=services/trading-api/markets.json MIGRATIONS_DIR=services/matching/migrations
 TDB=$(infra_new_db trading)
-start trading-api "$TPORT" DATABASE_URL="$TDB" RISK_URL="http://127.0.0.1:$RPORT" \
+start trading-api TPORT DATABASE_URL="$TDB" RISK_URL="http://127.0.0.1:$RPORT" \
     WALLET_URL="http://127.0.0.1:$WPORT" MATCHING_URL="http://127.0.0.1:$MPORT"
-start gateway "$GPORT" DATABASE_URL="$(infra_new_db gateway)" \
+start gateway GPORT DATABASE_URL="$(infra_new_db gateway)" \
     GATEWAY_ROUTES_FILE=bench/trading/routes.json MIGRATIONS_DIR=services/gateway/migrations \
     TRADING_API_URL="http://127.0.0.1:$TPORT" JWT_SECRET=bench-secret-0123456789abcdef0123456789 \
     GATEWAY_PWHASH=fast
