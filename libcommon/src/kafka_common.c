@@ -97,10 +97,14 @@ rd_kafka_conf_t *cm_kafka_conf_new_internal(const struct cm_kafka_config *cfg, c
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     struct apply_ctx a = {conf, err, errlen};
+    /* socket.nagle.disable: librdkafka 2.0.2 leaves Nagle on, so a small
+     * request written while the previous one is unacknowledged waits for
+     * the broker's delayed ACK (tens of ms); callers' props may override. */
     if (cm_kafka_conf_set_internal(conf, "bootstrap.servers", cfg->brokers, err, errlen) != 0 ||
         cm_kafka_conf_set_internal(
             conf, "client.id", cfg->client_id && *cfg->client_id ? cfg->client_id : "exchange-lab",
             err, errlen) != 0 ||
+        cm_kafka_conf_set_internal(conf, "socket.nagle.disable", "true", err, errlen) != 0 ||
         cm_kafka_props_parse(cfg->props, apply_prop, &a, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;

@@ -1,5 +1,5 @@
 /*
- * Consumer-group consumer with manual commits. Offsets become committable
+ * Consumer-group (or statically assigned) consumer with manual commits. Offsets become committable
  * only after the handler reports the message's effect durable (librdkafka's
  * offset store with enable.auto.offset.store=false), and are committed
  * only when asked, on revocation and on close. Everything (messages,
@@ -37,6 +37,11 @@ struct cm_kafka_consumer {
     struct cm_metric *consumed;
     struct cm_metric *lag;
     struct cm_metric *paused_gauge;
+    /* Static assignment (cfg->partitions): made by the first poll. */
+    int static_mode, static_assigned;
+    char **topics; /* NULL-terminated copy */
+    int32_t *wanted;
+    size_t nwanted; /* 0: every partition */
 };
 
 static int (*_Atomic pause_hook)(void);
@@ -127,6 +132,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(rk, NULL);
 }
 
+/* Results of commits (async ones included), served by the poll. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk, (void)offsets;
+    struct cm_kafka_consumer *c = opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        cm_log_kv(CM_LOG_WARN, "kafka commit failed", "group", c->group, "error",
+                  rd_kafka_err2str(err), (const char *)NULL);
+}
+
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
@@ -137,6 +153,118 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (strcmp(fac, "CONFWARN") == 0)
         l = CM_LOG_DEBUG;
     cm_log_kv(l, msg, "component", "kafka-consumer", "facility", fac, (const char *)NULL);
+}
+
+/* "all" -> nwanted 0; "0,3,5" -> those; anything else is an error. */
+static int parse_partitions(struct cm_kafka_consumer *c, const char *spec, char *err, size_t errlen)
+{
+    if (strcmp(spec, "all") == 0)
+        return 0;
+    size_t cap = 1;
+    for (const char *q = spec; *q; q++)
+        cap += *q == ',';
+    c->wanted = calloc(cap, sizeof *c->wanted);
+    if (!c->wanted)
+        return -1;
+    const char *q = spec;
+    for (;;) {
+        long v = 0;
+        int digits = 0;
+        while (*q >= '0' && *q <= '9' && v <= 1000000) {
+            v = v * 10 + (*q++ - '0');
+            digits++;
+        }
+        if (!digits || v > 1000000 || (*q && *q != ',')) {
+            if (err)
+                snprintf(err, errlen,
+                         "kafka consumer: partitions must be \"all\" or a list like \"0,3,5\"");
+            return -1;
+        }
+        c->wanted[c->nwanted++] = (int32_t)v;
+        if (!*q)
+            return 0;
+        q++;
+    }
+}
+
+static int wanted(const struct cm_kafka_consumer *c, int32_t p)
+{
+    if (c->nwanted == 0)
+        return 1;
+    for (size_t i = 0; i < c->nwanted; i++)
+        if (c->wanted[i] == p)
+            return 1;
+    return 0;
+}
+
+/* The topic's partition count from the broker, or -1. */
+static int partition_count(struct cm_kafka_consumer *c, const char *topic)
+{
+    rd_kafka_topic_t *kt = rd_kafka_topic_new(c->rk, topic, NULL);
+    if (!kt)
+        return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (rd_kafka_metadata(c->rk, 0, kt, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(kt);
+    return n;
+}
+
+/* Assigns the configured partitions; 0, or -1 to try again on a later
+ * poll (metadata not available yet). */
+static int static_assign(struct cm_kafka_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t t = 0; c->topics[t]; t++) {
+        int n = partition_count(c, c->topics[t]);
+        if (n <= 0) {
+            cm_log_kv(CM_LOG_WARN, "kafka topic metadata unavailable, assignment retried", "group",
+                      c->group, "topic", c->topics[t], (const char *)NULL);
+            rd_kafka_topic_partition_list_destroy(l);
+            return -1;
+        }
+        for (int32_t p = 0; p < n; p++)
+            if (wanted(c, p))
+                rd_kafka_topic_partition_list_add(l, c->topics[t], p);
+        for (size_t i = 0; i < c->nwanted; i++)
+            if (c->wanted[i] >= n) {
+                char pn[16];
+                snprintf(pn, sizeof pn, "%" PRId32, c->wanted[i]);
+                cm_log_kv(CM_LOG_ERROR, "kafka partition does not exist, not assigned", "group",
+                          c->group, "topic", c->topics[t], "partition", pn, (const char *)NULL);
+            }
+    }
+    char n[16];
+    snprintf(n, sizeof n, "%d", l->cnt);
+    cm_log_kv(CM_LOG_INFO, "kafka partitions assigned", "group", c->group, "partitions", n, "mode",
+              "static", (const char *)NULL);
+    notify(c, 1, l);
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
+    if (!e && c->paused)
+        rd_kafka_pause_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        cm_log_kv(CM_LOG_ERROR, "kafka assign failed", "group", c->group, "error",
+                  rd_kafka_err2str(e), (const char *)NULL);
+        return -1;
+    }
+    c->static_assigned = 1;
+    return 0;
+}
+
+static void consumer_free(struct cm_kafka_consumer *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; c->topics && c->topics[i]; i++)
+        free(c->topics[i]);
+    free(c->topics);
+    free(c->wanted);
+    free(c);
 }
 
 struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_config *cfg,
@@ -171,6 +299,20 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
     c = calloc(1, sizeof *c);
     if (!c)
         goto fail;
+    if (cfg->partitions && *cfg->partitions) {
+        c->static_mode = 1;
+        if (parse_partitions(c, cfg->partitions, err, errlen) != 0)
+            goto fail;
+        size_t nt = 0;
+        while (cfg->topics[nt])
+            nt++;
+        c->topics = calloc(nt + 1, sizeof *c->topics);
+        if (!c->topics)
+            goto fail;
+        for (size_t i = 0; i < nt; i++)
+            if (!(c->topics[i] = strdup(cfg->topics[i])))
+                goto fail;
+    }
     conf = cm_kafka_conf_new_internal(&cfg->kafka, err, errlen);
     if (!conf)
         goto fail;
@@ -192,6 +334,7 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
     c->on_rebalance = cfg->on_rebalance;
     c->rebalance_ctx = cfg->rebalance_ctx;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_opaque(conf, c);
     c->consumed =
@@ -214,6 +357,8 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
     }
     conf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
+    if (c->static_mode)
+        return c; /* the first poll assigns */
 
     int nt = 0;
     while (cfg->topics[nt])
@@ -233,7 +378,7 @@ struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_
 fail:
     if (conf)
         rd_kafka_conf_destroy(conf);
-    free(c);
+    consumer_free(c);
     return NULL;
 }
 
@@ -335,6 +480,8 @@ static void rewind_to(struct cm_kafka_consumer *c, const rd_kafka_message_t *rm)
 int cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms, cm_kafka_handler_fn fn,
                            void *ctx)
 {
+    if (c->static_mode && !c->static_assigned && static_assign(c) != 0)
+        return -1;
     apply_pause(c);
     refresh_lag(c);
     rd_kafka_message_t *rm = rd_kafka_consumer_poll(c->rk, timeout_ms);
@@ -421,6 +568,16 @@ int cm_kafka_consumer_commit_done(struct cm_kafka_consumer *c)
     return commit_stored(c);
 }
 
+int cm_kafka_consumer_commit_done_async(struct cm_kafka_consumer *c)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 1);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return 0;
+    cm_log_kv(CM_LOG_ERROR, "kafka commit failed", "group", c->group, "error",
+              rd_kafka_err2str(err), (const char *)NULL);
+    return -1;
+}
+
 void cm_kafka_consumer_set_paused(struct cm_kafka_consumer *c, int paused)
 {
     atomic_store(&c->want_paused, paused ? 1 : 0);
@@ -435,14 +592,24 @@ int cm_kafka_consumer_close(struct cm_kafka_consumer *c)
 {
     if (!c)
         return 0;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    /* A static owner "revokes" its own partitions: the hook hands over
+     * (flush, snapshot) before the final commit, as on a group revocation. */
+    if (c->static_assigned && rd_kafka_assignment(c->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        parts) {
+        notify(c, 0, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
     int rc = commit_stored(c);
     if (c->paused)
         cm_gauge_add(c->paused_gauge, -1);
+    if (c->static_assigned)
+        rd_kafka_assign(c->rk, NULL);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* leaves the group */
     if (err)
         cm_log_kv(CM_LOG_WARN, "kafka consumer close", "group", c->group, "error",
                   rd_kafka_err2str(err), (const char *)NULL);
     rd_kafka_destroy(c->rk);
-    free(c);
+    consumer_free(c);
     return rc;
 }

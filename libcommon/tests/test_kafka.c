@@ -114,6 +114,21 @@ static void consumer_config_errors(void **state)
     cm_kafka_consumer_set_paused(k, 1);
     assert_int_equal(cm_kafka_consumer_paused(k), 1);
     assert_int_equal(cm_kafka_consumer_close(k), 0);
+    /* Static assignment: "all" or a list of partition numbers. */
+    static const char *const bad[] = {"x", "1,", ",1", "1,,2", "-1", "1 2", "99999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c.partitions = bad[i];
+        err[0] = '\0';
+        assert_null(cm_kafka_consumer_open(&c, err, sizeof err));
+        assert_non_null(strstr(err, "partitions"));
+    }
+    static const char *const good[] = {"all", "0", "0,3,5"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        c.partitions = good[i];
+        k = cm_kafka_consumer_open(&c, err, sizeof err);
+        assert_non_null(k);
+        assert_int_equal(cm_kafka_consumer_close(k), 0); /* never assigned: nothing to commit */
+    }
 }
 
 /* A message that cannot reach a broker fails its delivery report after

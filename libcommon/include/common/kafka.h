@@ -167,10 +167,22 @@ struct cm_kafka_consumer_config {
     const char *offset_reset;           /* "earliest" (default) or "latest" */
     cm_kafka_rebalance_fn on_rebalance; /* optional */
     void *rebalance_ctx;
+    /* Optional static assignment instead of the group protocol, for
+     * single-owner consumers (matching): NULL or "" subscribes through the
+     * group; "all" assigns every partition of every topic; "0,3,5" those
+     * partitions of every topic (absent ones are logged and skipped). The
+     * assignment is made by the first poll (one metadata request, up to
+     * 2 s) and calls on_rebalance(assigned=1) like a group assignment;
+     * close calls it with assigned=0. No join, no rebalance, no session:
+     * a restarted process resumes at once, and nothing stops two processes
+     * from reading the same partitions (the operator owns that). group_id
+     * still names the committed offsets. */
+    const char *partitions;
 };
 
 /* Subscribes (the group join happens in the first polls; about 3 s on the
- * local mock broker). Returns NULL with err on bad configuration. */
+ * local mock broker), or prepares the static assignment. Returns NULL with
+ * err on bad configuration. */
 struct cm_kafka_consumer *cm_kafka_consumer_open(const struct cm_kafka_consumer_config *cfg,
                                                  char *err, size_t errlen);
 
@@ -188,6 +200,11 @@ int cm_kafka_consumer_commit_offset(struct cm_kafka_consumer *c, const char *top
                                     int32_t partition, int64_t next_offset);
 /* Commits every handled ("done") offset; 0 also when there was nothing. */
 int cm_kafka_consumer_commit_done(struct cm_kafka_consumer *c);
+/* The same without waiting for the broker: for consumers whose state does
+ * not come from the committed offsets (matching's snapshots), so a batch
+ * does not pay a commit round trip. A failure is logged by a later poll;
+ * close still commits synchronously. 0, or -1 if it could not be sent. */
+int cm_kafka_consumer_commit_done_async(struct cm_kafka_consumer *c);
 
 /* Stops (1) or resumes (0) fetching on every assigned partition; the group
  * membership is kept alive by the poll loop. Safe from any thread; takes
@@ -200,7 +217,8 @@ int cm_kafka_consumer_paused(const struct cm_kafka_consumer *c);
 void cm_kafka_set_pause_hook(int (*fn)(void));
 
 /* Commits done offsets, leaves the group (partitions are revoked, so the
- * rebalance hook runs), frees. 0, or -1 if the final commit failed. NULL is
+ * rebalance hook runs; with a static assignment the hook runs first, then
+ * the commit), frees. 0, or -1 if the final commit failed. NULL is
  * a no-op. */
 int cm_kafka_consumer_close(struct cm_kafka_consumer *c);
 

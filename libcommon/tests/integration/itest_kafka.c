@@ -384,10 +384,151 @@ static void devkafka_fault_controls(void **state)
     assert_int_equal(access(boot, F_OK), -1); /* removed on a clean exit */
 }
 
+/* A statically assigned consumer (no group join): every partition or a
+ * chosen few, the hook's start offsets honoured, done offsets committed
+ * under the group id (sync on close, async on demand), the hook called on
+ * close, and a bad partition list refused. */
+static int nparts; /* of the static test's topic */
+
+struct part_seen {
+    int n;
+    int32_t parts[64];
+    int64_t offsets[64];
+    int assigned, revoked;
+};
+
+static int part_handler(void *ctx, const struct cm_kafka_msg *m)
+{
+    struct part_seen *s = ctx;
+    if (s->n >= 64)
+        return -1;
+    s->parts[s->n] = m->partition;
+    s->offsets[s->n] = m->offset;
+    s->n++;
+    return 0;
+}
+
+static void part_rebalance(void *ctx, int assigned, struct cm_kafka_partition *p, size_t n)
+{
+    struct part_seen *s = ctx;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(p[i].partition >= 0 && p[i].partition < nparts);
+        if (assigned && p[i].partition == 1)
+            p[i].offset = 2; /* as a snapshot would: skip the first two */
+    }
+    if (assigned)
+        s->assigned += (int)n;
+    else
+        s->revoked += (int)n;
+}
+
+static void part_poll_until(struct cm_kafka_consumer *c, struct part_seen *s, int want,
+                            int deadline_ms)
+{
+    int64_t end = now_ms() + deadline_ms;
+    while (s->n < want && now_ms() < end)
+        cm_kafka_consumer_poll(c, 50, part_handler, s);
+}
+
+static void static_assignment(void **state)
+{
+    (void)state;
+    const char *brokers = need_env("TEST_KAFKA_BROKERS");
+    char topic[128], group[128], err[512];
+    snprintf(topic, sizeof topic, "itest.static.%ld.%ld", (long)getpid(), (long)time(NULL));
+    snprintf(group, sizeof group, "itest-static-%ld", (long)getpid());
+    struct cm_kafka_config kc = {.brokers = brokers, .client_id = "itest-static"};
+
+    /* The topic: auto-created by a first produce (the mock's default
+     * partition count), then 3 messages in each partition. */
+    struct cm_kafka_producer *p = cm_kafka_producer_open(&kc, err, sizeof err);
+    assert_non_null(p);
+    struct cm_kafka_out first = {
+        .topic = topic, .partition = 0, .partition_set = 1, .value = "v", .value_len = 1};
+    assert_int_equal(cm_kafka_produce_wait(p, &first, 1, 10000), 1);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_topic_t *kt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    assert_int_equal(rd_kafka_metadata(rk, 0, kt, &md, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    nparts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(kt);
+    rd_kafka_destroy(rk);
+    assert_true(nparts >= 2 && nparts <= 8);
+    struct cm_kafka_out out[24];
+    int nout = 3 * nparts - 1; /* partition 0 has its first already */
+    for (int i = 0; i < nout; i++)
+        out[i] = (struct cm_kafka_out){.topic = topic,
+                                       .partition = (i + 1) % nparts,
+                                       .partition_set = 1,
+                                       .value = "v",
+                                       .value_len = 1};
+    assert_int_equal(cm_kafka_produce_wait(p, out, (size_t)nout, 10000), (size_t)nout);
+
+    /* Every partition; partition 1 starts at offset 2 (the hook). */
+    const char *topics[] = {topic, NULL};
+    struct part_seen a = {0};
+    struct cm_kafka_consumer_config cc = {.kafka = kc,
+                                          .group_id = group,
+                                          .topics = topics,
+                                          .on_rebalance = part_rebalance,
+                                          .rebalance_ctx = &a,
+                                          .partitions = "all"};
+    struct cm_kafka_consumer *c = cm_kafka_consumer_open(&cc, err, sizeof err);
+    assert_non_null(c);
+    part_poll_until(c, &a, 3 * nparts - 2, 10000);
+    assert_int_equal(a.n, 3 * nparts - 2);
+    assert_int_equal(a.assigned, nparts);
+    int per[8] = {0};
+    for (int i = 0; i < a.n; i++) {
+        per[a.parts[i]]++;
+        if (a.parts[i] == 1)
+            assert_int_equal(a.offsets[i], 2);
+    }
+    for (int i = 0; i < nparts; i++)
+        assert_int_equal(per[i], i == 1 ? 1 : 3);
+    assert_int_equal(cm_kafka_consumer_commit_done_async(c), 0);
+    assert_int_equal(cm_kafka_consumer_close(c), 0); /* hook, then a sync commit */
+    assert_int_equal(a.revoked, nparts);
+
+    /* Only partition 2, same group: resumes after the committed offset, so
+     * only what arrives now is read; partition 0's new message is not ours. */
+    struct part_seen b = {0};
+    cc.rebalance_ctx = &b;
+    cc.partitions = "2";
+    c = cm_kafka_consumer_open(&cc, err, sizeof err);
+    assert_non_null(c);
+    struct cm_kafka_out more[2] = {
+        {.topic = topic, .partition = 0, .partition_set = 1, .value = "x", .value_len = 1},
+        {.topic = topic, .partition = 2, .partition_set = 1, .value = "y", .value_len = 1},
+    };
+    assert_int_equal(cm_kafka_produce_wait(p, more, 2, 10000), 2);
+    part_poll_until(c, &b, 1, 10000);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.assigned, 1);
+    assert_int_equal(b.parts[0], 2);
+    assert_int_equal(b.offsets[0], 3);
+    part_poll_until(c, &b, 2, 500); /* nothing else comes */
+    assert_int_equal(b.n, 1);
+    assert_int_equal(cm_kafka_consumer_close(c), 0);
+    assert_int_equal(b.revoked, 1);
+
+    /* A malformed list is a configuration error. */
+    cc.partitions = "1,x";
+    assert_null(cm_kafka_consumer_open(&cc, err, sizeof err));
+    assert_non_null(strstr(err, "partitions"));
+    cm_kafka_producer_close(p, 5000);
+}
+
 int main(void)
 {
     cm_log_init("itest_kafka", getenv("ITEST_DEBUG") ? CM_LOG_DEBUG : CM_LOG_WARN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(static_assignment),
         cmocka_unit_test(round_trip_commit_restart),
         cmocka_unit_test(devkafka_fault_controls),
     };
