@@ -402,6 +402,13 @@ int main(int argc, char **argv)
      * connects anywhere hosts it. */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, rk_log);
+    /* The mock's connections take their socket options from this handle:
+     * without TCP_NODELAY a response written while the previous one is
+     * unacknowledged waits for the client's delayed ACK (~40 ms), which is
+     * what pipelined requests (max.in.flight > 1) ran into. */
+    if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK)
+        cm_warn("devkafka: %s", errstr);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
