@@ -32,7 +32,11 @@ int mt_config_load(struct mt_config *c)
     c->kafka_props = cm_config_string(&cfg, "KAFKA_PROPS", "");
     int64_t linger = cm_config_int(&cfg, "MATCHING_LINGER_MS", "1", 0, 1000);
     int64_t fetch_wait = cm_config_int(&cfg, "MATCHING_FETCH_WAIT_MS", "10", 1, 500);
+    int64_t in_flight = cm_config_int(&cfg, "MATCHING_MAX_IN_FLIGHT", "1", 1, 5);
     c->group = cm_config_string(&cfg, "MATCHING_GROUP", "matching");
+    /* "" = partitions from the consumer group; "all" or "0,3" = this
+     * process owns them outright (no join: restart resumes at once). */
+    c->partitions = cm_config_string(&cfg, "MATCHING_PARTITIONS", "");
     c->commands_topic =
         cm_config_string(&cfg, "MATCHING_COMMANDS_TOPIC", "exchange.orders.commands");
     c->events_topic = cm_config_string(&cfg, "MATCHING_EVENTS_TOPIC", "exchange.orders.events");
@@ -58,8 +62,9 @@ int mt_config_load(struct mt_config *c)
      * default. (The producer ignores the consumer property, and vice
      * versa.) */
     int n = snprintf(c->props, sizeof c->props,
-                     "linger.ms=%lld;max.in.flight=1;fetch.wait.max.ms=%lld%s%s", (long long)linger,
-                     (long long)fetch_wait, c->kafka_props[0] ? ";" : "", c->kafka_props);
+                     "linger.ms=%lld;max.in.flight=%lld;fetch.wait.max.ms=%lld%s%s",
+                     (long long)linger, (long long)in_flight, (long long)fetch_wait,
+                     c->kafka_props[0] ? ";" : "", c->kafka_props);
     int rc = cm_config_finish(&cfg);
     if (rc == 0 && (n < 0 || (size_t)n >= sizeof c->props)) {
         fprintf(stderr, "matching: config: KAFKA_PROPS is too long\n");

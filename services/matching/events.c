@@ -621,7 +621,9 @@ static void *consume_main(void *arg)
         int64_t t2 = now_ns();
         if (batch_cmds) {
             mt_crash_point(MT_CRASH_PRODUCED);
-            cm_kafka_consumer_commit_done(consumer);
+            /* async: state comes from snapshots, the commit only feeds the
+             * lag; it still follows the delivery of everything before it */
+            cm_kafka_consumer_commit_done_async(consumer);
             cm_debug("matching: batch of %" PRId64 " commands, %zu events: apply %.3f ms, "
                      "produce %.3f ms, commit %.3f ms",
                      batch_cmds, nout, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
@@ -667,7 +669,8 @@ int events_start(void)
                                           .group_id = mt_cfg.group,
                                           .topics = topics,
                                           .offset_reset = "earliest",
-                                          .on_rebalance = on_rebalance};
+                                          .on_rebalance = on_rebalance,
+                                          .partitions = mt_cfg.partitions};
     consumer = cm_kafka_consumer_open(&cc, err, sizeof err);
     if (!consumer) {
         cm_error("matching: kafka consumer: %s", err);

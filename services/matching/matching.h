@@ -26,6 +26,7 @@ struct mt_config {
     const char *kafka_props; /* KAFKA_PROPS as given */
     char props[1024];        /* defaults (linger) + KAFKA_PROPS */
     const char *group;
+    const char *partitions; /* MATCHING_PARTITIONS: "" (group), "all", "0,3" */
     const char *commands_topic;
     const char *events_topic;
     const char *trades_topic;

@@ -238,10 +238,12 @@ static void produce_range(rd_kafka_t *p, const char *topic, size_t from, size_t 
     assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+/* partitions: "" takes them from the consumer group, "all" owns every
+ * partition outright (MATCHING_PARTITIONS, the lab's setting). */
 static pid_t start(const char *name, int port, const char *cmds, const char *evs, const char *trs,
-                   const char *group, const char *crash, const char *after)
+                   const char *group, const char *crash, const char *after, const char *partitions)
 {
-    char e[12][600];
+    char e[13][600];
     snprintf(e[0], sizeof e[0], "PORT=%d", port);
     snprintf(e[1], sizeof e[1], "DATABASE_URL=%s", need_env("TEST_DATABASE_URL"));
     snprintf(e[2], sizeof e[2], "KAFKA_BROKERS=%s", brokers);
@@ -255,6 +257,7 @@ static pid_t start(const char *name, int port, const char *cmds, const char *evs
     snprintf(e[9], sizeof e[9], "MATCHING_CRASH_POINT=%s", crash);
     snprintf(e[10], sizeof e[10], "MATCHING_CRASH_AFTER=%s", after);
     snprintf(e[11], sizeof e[11], "MATCHING_BATCH=500");
+    snprintf(e[12], sizeof e[12], "MATCHING_PARTITIONS=%s", partitions);
     const char *env[] = {e[0],
                          e[1],
                          e[2],
@@ -267,6 +270,7 @@ static pid_t start(const char *name, int port, const char *cmds, const char *evs
                          e[9],
                          e[10],
                          e[11],
+                         e[12],
                          "MATCHING_SNAPSHOT_EVERY=1000",
                          "MATCHING_SNAPSHOT_INTERVAL=1s",
                          "LOG_LEVEL=warn",
@@ -401,7 +405,7 @@ static void test_uninterrupted(void **state)
     (void)state;
     produce_range(producer, T_CMDS_A, 0, NCMD);
     int port = free_port();
-    pid_t pid = start("matching-a", port, T_CMDS_A, T_EV_A, T_TR_A, "mt-a", "none", "1");
+    pid_t pid = start("matching-a", port, T_CMDS_A, T_EV_A, T_TR_A, "mt-a", "none", "1", "");
     assert_int_equal(wait_service(pid, port, "matching-a", 20000), 0);
     const char *const topics[] = {T_EV_A, T_TR_A, NULL};
     struct mtc_reader *r = mtc_reader_open(brokers, topics);
@@ -444,22 +448,23 @@ static void test_crash_recovery(void **state)
     int port = free_port();
 
     /* 1: mid-batch, 700 commands applied and nothing of them produced */
-    pid_t pid = start("matching-b1", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b1", "applied", "700");
+    pid_t pid = start("matching-b1", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b1", "applied", "700", "");
     expect_killed(pid, "applied");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 1 (mid-batch): %zu distinct events out\n", present(&s));
-    /* 2: after the 4th delivered batch, before its offsets are committed */
-    pid = start("matching-b2", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b2", "produced", "4");
+    /* 2: after the 4th delivered batch, before its offsets are committed
+     *    (restarts alternate between group and static assignment) */
+    pid = start("matching-b2", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b2", "produced", "4", "all");
     expect_killed(pid, "produced");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 2 (produced, not committed): %zu distinct events out\n", present(&s));
     /* 3: inside the 3rd snapshot transaction (rows written, no COMMIT) */
-    pid = start("matching-b3", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b3", "snapshot", "3");
+    pid = start("matching-b3", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b3", "snapshot", "3", "");
     expect_killed(pid, "snapshot");
     mtc_reader_poll(r, 100, on_msg, &s);
     printf("# after kill 3 (in a snapshot): %zu distinct events out\n", present(&s));
     /* 4: from outside while the tail of the stream arrives */
-    pid = start("matching-b4", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b4", "none", "1");
+    pid = start("matching-b4", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b4", "none", "1", "all");
     assert_int_equal(wait_service(pid, port, "matching-b4", 20000), 0);
     size_t before = present(&s);
     produce_range(producer, T_CMDS_B, NCMD - TAIL, NCMD);
@@ -469,7 +474,7 @@ static void test_crash_recovery(void **state)
     printf("# after kill 4 (external SIGKILL): %zu distinct events out\n", present(&s));
     assert_false(complete(&s));
     /* 5: the last restart finishes the stream */
-    pid = start("matching-b5", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b5", "none", "1");
+    pid = start("matching-b5", port, T_CMDS_B, T_EV_B, T_TR_B, "mt-b5", "none", "1", "all");
     assert_int_equal(wait_service(pid, port, "matching-b5", 20000), 0);
     read_until(r, &s, 0, 40000);
     check_stream("crash run", &s);
