@@ -14,6 +14,10 @@ int trading_config_load(struct trading_config *c)
     c->redis_url = cm_config_url(&cfg, "REDIS_URL", NULL, "redis://");
     c->kafka_brokers = cm_config_string(&cfg, "KAFKA_BROKERS", NULL);
     c->kafka_props = cm_config_string(&cfg, "KAFKA_PROPS", "");
+    /* The read model's consumer waits for fills: devkafka holds an empty
+     * fetch for the whole fetch.wait.max.ms, which the lab's KAFKA_PROPS
+     * sets to 10 ms for every service; this hop wants less. */
+    c->consumer_props = cm_config_string(&cfg, "TRADING_CONSUMER_PROPS", "fetch.wait.max.ms=2");
     c->admin_token = cm_config_string(&cfg, "ADMIN_TOKEN", "");
     c->migrations_dir = cm_config_string(&cfg, "MIGRATIONS_DIR", "services/trading-api/migrations");
     c->risk_url = cm_config_url(&cfg, "RISK_URL", "http://127.0.0.1:8084", "http://,https://");

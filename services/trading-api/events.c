@@ -152,11 +152,13 @@ int events_start(void)
     topics[0] = trading_cfg.events_topic;
     topics[1] = trading_cfg.trades_topic;
     topics[2] = NULL;
-    char err[256], props[1024];
-    /* Users wait for their fills: do not let an empty fetch sit at the
-     * broker for librdkafka's default 500 ms (KAFKA_PROPS may override). */
-    snprintf(props, sizeof props, "fetch.wait.max.ms=10%s%s", trading_cfg.kafka_props[0] ? ";" : "",
-             trading_cfg.kafka_props);
+    char err[256], props[2048];
+    /* Users wait for their fills: an empty fetch must not sit at the
+     * broker for librdkafka's default 500 ms. TRADING_CONSUMER_PROPS
+     * (default fetch.wait.max.ms=2) comes after KAFKA_PROPS, so it wins. */
+    snprintf(props, sizeof props, "fetch.wait.max.ms=10%s%s%s%s",
+             trading_cfg.kafka_props[0] ? ";" : "", trading_cfg.kafka_props,
+             trading_cfg.consumer_props[0] ? ";" : "", trading_cfg.consumer_props);
     struct cm_kafka_consumer_config cc = {
         .kafka = {.brokers = trading_cfg.kafka_brokers, .client_id = "trading-api", .props = props},
         .group_id = trading_cfg.group_id,

@@ -35,6 +35,7 @@ enum fail_mode { FAIL_CLOSED = 0, FAIL_OPEN = 1 };
 struct trading_config {
     int port;
     const char *database_url, *redis_url, *kafka_brokers, *kafka_props;
+    const char *consumer_props; /* read model consumer, applied after kafka_props */
     const char *admin_token, *migrations_dir;
     const char *risk_url, *wallet_url, *matching_url;
     const char *commands_topic, *events_topic, *trades_topic, *group_id;
