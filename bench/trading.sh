@@ -8,7 +8,8 @@
 # consumer running), and the gateway in front, every one of them the real
 # binary from $BUILD/bin, logging at info (access logs on) to files.
 #
-# Users: TRADING_BENCH_USERS (96) accounts registered and logged in
+# Users: 2 x TRADING_BENCH_USERS_PER_CONN (3) x connections + 8 accounts
+# registered and logged in
 # through the gateway (JWT, HS256), each funded in the real wallet
 # (deposits credited by the wallet's own SQL functions, as bench/wallet.sh
 # does). Every order carries its user's bearer token; the gateway verifies
@@ -17,8 +18,10 @@
 # routes for /v1/orders and /v1/markets with rate limits raised so the
 # bench users are never throttled (they all come from 127.0.0.1: the
 # shipped per-IP 400/s would refuse 1,000/s); the limiter still runs.
-# Risk's shipped rules stay on: the load is spread over enough users that
-# none reaches order_rate (50/s) or max_open_orders (500).
+# Risk's shipped rules stay on: the load is spread over enough users
+# (about 10 orders/s each at 1,000/s) that none reaches order_rate (50 in
+# a second, even when a stall bunches a connection's backlog) or
+# max_open_orders (500); a user who does is blocked for 5 minutes (403).
 #
 # Load: bench/trading/load.c, open loop at TRADING_BENCH_RATE (1000)
 # orders/s for TRADING_BENCH_SECONDS (10) over TRADING_BENCH_CONNS (32)
@@ -48,7 +51,7 @@ SECONDS_=${TRADING_BENCH_SECONDS:-10}
 CONNS=${TRADING_BENCH_CONNS:-32}
 PAIRS=${TRADING_BENCH_PAIRS:-50}
 PAIR_CONNS=4
-NUSERS=${TRADING_BENCH_USERS:-96}
+UPC=${TRADING_BENCH_USERS_PER_CONN:-3}
 LOAD=$ROOT/$BUILD/bench/trading_load
 
 for b in bin/trading-api bin/gateway bin/risk bin/wallet bin/wallet-signer bin/matching bin/devkafka \
@@ -58,8 +61,9 @@ done
 for tool in curl psql python3 redis-server; do
     command -v "$tool" >/dev/null || { echo "bench/trading.sh: $tool not installed (make deps)" >&2; exit 1; }
 done
-# users: gateway POST run (CONNS), direct POST run (CONNS), pairs (2 x PAIR_CONNS)
-[ "$NUSERS" -ge $((2 * CONNS + 2 * PAIR_CONNS)) ] || NUSERS=$((2 * CONNS + 2 * PAIR_CONNS))
+# users: gateway POST run (UPC x CONNS), direct POST run (UPC x CONNS),
+# pairs (2 x PAIR_CONNS)
+NUSERS=$((2 * UPC * CONNS + 2 * PAIR_CONNS))
 
 source tests/lib/infra.sh
 WORK=$(mktemp -d /tmp/bench-trading.XXXXXX)
@@ -192,7 +196,8 @@ TRADING_LOAD_USERS=$WORK/users.gw "$LOAD" "$GPORT" 200 1 8 warm >/dev/null 2>&1 
 
 MARK=$(marks)
 CPU0=$(cpu_snapshot)
-OUT=$(TRADING_LOAD_USERS=$WORK/users.gw "$LOAD" "$GPORT" "$RATE" "$SECONDS_" "$CONNS" run) || true
+OUT=$(TRADING_LOAD_USERS=$WORK/users.gw TRADING_LOAD_USERS_PER_CONN=$UPC \
+    "$LOAD" "$GPORT" "$RATE" "$SECONDS_" "$CONNS" run) || true
 LA=$(loadavg)
 echo "# CPU per order: $(cpu_report "$CPU0" "$(cpu_snapshot)" "$(field sent "$OUT")")" >&2
 echo "# order_post via gateway: $OUT (target $RATE/s, $CONNS users/connections, ${SECONDS_}s; load average $LA, $(nproc) cores)" >&2
@@ -244,14 +249,15 @@ echo "# outbox rows still unpublished right after the run: $PENDING" >&2
 if [ "${TRADING_BENCH_DIRECT:-1}" = 1 ]; then
     # Secondary: the same load straight to trading-api (X-User-Id, no
     # gateway), other users (open-order limits), for the gateway's share.
-    D=$(TRADING_LOAD_USERS=$WORK/users.direct TRADING_LOAD_USER_OFFSET=$CONNS \
+    D=$(TRADING_LOAD_USERS=$WORK/users.direct TRADING_LOAD_USER_OFFSET=$((UPC * CONNS)) \
+        TRADING_LOAD_USERS_PER_CONN=$UPC \
         "$LOAD" "$TPORT" "$RATE" "$SECONDS_" "$CONNS" direct) || true
     echo "# order_post straight to trading-api (no gateway, secondary): $D (load average $(loadavg))" >&2
 fi
 
 # Crossing pairs through the gateway. Warm-up: the consumer groups join
 # (a few seconds on devkafka) before the first pair can trade.
-POFF=$((2 * CONNS))
+POFF=$((2 * UPC * CONNS))
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     W=$(TRADING_LOAD_USERS=$WORK/users.gw TRADING_LOAD_USER_OFFSET=$POFF \
         "$LOAD" "$GPORT" 1 1 1 "warm$RANDOM" trade 2>/dev/null) || true
@@ -260,6 +266,20 @@ done
 OUT2=$(TRADING_LOAD_USERS=$WORK/users.gw TRADING_LOAD_USER_OFFSET=$POFF \
     "$LOAD" "$GPORT" "$PAIRS" "$SECONDS_" "$PAIR_CONNS" pairs trade) || true
 echo "# order_to_trade via gateway: $OUT2 ($PAIRS pairs/s, $PAIR_CONNS connections, GET /v1/orders/{id} every 1 ms; load average $(loadavg))" >&2
+
+# The server-side part, from the trading database: the taker's row was
+# committed (created_at) -> the read model applied its fill (updated_at):
+# relay, Kafka, matching, Kafka, consumer (the rest is the client's poll
+# through the gateway).
+psql -At "$TDB" >&2 <<'SQL' || true
+WITH t AS (
+    SELECT extract(epoch FROM o.updated_at - o.created_at) * 1000 AS ms
+    FROM trades tr JOIN orders o ON o.id = tr.taker_order_id WHERE o.status = 'filled')
+SELECT '# order commit -> fill in the read model (ms): p50 ' ||
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' p99 ' ||
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) ||
+       ' (' || count(*) || ' trades)' FROM t;
+SQL
 
 echo "BENCH trading.order_post.p99 ${P99:-nan} ms"
 echo "BENCH trading.order_post.rate ${ACH:-0} req/s"

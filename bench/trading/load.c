@@ -11,9 +11,11 @@
  * Identity: TRADING_LOAD_USERS=path names a file of header lines, one per
  * user ("Authorization: Bearer <jwt>" through the gateway, "X-User-Id: <id>"
  * straight to trading-api); TRADING_LOAD_USER_OFFSET (0) is the first line
- * used. Thread k sends as line offset + k (POST load) or, with "trade", as
- * the seller offset + 2k and the buyer offset + 2k + 1. Without a file,
- * "X-User-Id: 1000+k" (sellers 2000+k, buyers 3000+k).
+ * used. Thread k's i-th order is sent as line offset + k + (i % U) * CONNS
+ * (POST load; U = TRADING_LOAD_USERS_PER_CONN, default 1, spreads each
+ * connection over U users, so no user reaches risk's per-user order rate)
+ * or, with "trade", as the seller offset + 2k and the buyer offset + 2k + 1.
+ * Without a file, "X-User-Id: 1000+k" (sellers 2000+k, buyers 3000+k).
  *
  * With "trade", each step is a crossing pair instead (a resting sell, then
  * a buy at the same price from another user) and the figure is order
@@ -44,7 +46,7 @@ static const char *run_id = "r";
 static int trade_mode;
 static int64_t t0;
 static char **users; /* header lines, or NULL: X-User-Id numbering */
-static size_t nusers, user_offset;
+static size_t nusers, user_offset, users_per_conn = 1;
 
 struct worker {
     int k;
@@ -235,7 +237,6 @@ static void *run(void *arg)
     struct worker *w = arg;
     int fd = dial();
     char req[2048], body[512], buf[8192], who[2048];
-    user_header((size_t)w->k, 1000 + w->k, who, sizeof who);
     size_t total = (size_t)(rate * seconds / conns);
     for (size_t i = 0; i < total; i++) {
         int64_t due = t0 + (int64_t)(((double)i * conns + w->k) * 1e9 / rate);
@@ -245,6 +246,8 @@ static void *run(void *arg)
                                   .tv_nsec = (due - now) % 1000000000};
             nanosleep(&ts, NULL);
         }
+        user_header((size_t)w->k + (i % users_per_conn) * (size_t)conns, 1000 + w->k, who,
+                    sizeof who);
         int bl = snprintf(body, sizeof body,
                           "{\"market\":\"BTC-USDT\",\"side\":\"%s\",\"type\":\"limit\","
                           "\"price\":\"%s\",\"quantity\":\"0.001\",\"time_in_force\":\"GTC\","
@@ -308,6 +311,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "trading_load: cannot read users from %s\n", users_path);
         return 2;
     }
+    if (getenv("TRADING_LOAD_USERS_PER_CONN"))
+        users_per_conn = (size_t)strtoul(getenv("TRADING_LOAD_USERS_PER_CONN"), NULL, 10);
+    if (users_per_conn < 1)
+        users_per_conn = 1;
     if (getenv("TRADING_LOAD_USER_OFFSET"))
         user_offset = (size_t)strtoul(getenv("TRADING_LOAD_USER_OFFSET"), NULL, 10);
     size_t per = (size_t)(rate * seconds / conns) + 1;
