@@ -1218,6 +1218,77 @@ static void test_conservation(void **state)
     assert_true(q_int("SELECT count(*) FROM accounts WHERE kind = 'fees' AND available > 0") >= 2);
 }
 
+/* Runs the statements as one transaction; the SQLSTATE it ended with ("" when
+ * it committed). */
+static void tx_state(const char *sql, char state[6])
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "BEGIN; %s; COMMIT", sql);
+    PGresult *r = PQexec(g.db, buf);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(state, 6, "%s", PQresultStatus(r) == PGRES_COMMAND_OK ? "" : st ? st : "?");
+    PQclear(r);
+    PQclear(PQexec(g.db, "ROLLBACK"));
+}
+
+#define ENTRY(ref) "INSERT INTO journal_entries (kind, ref_id) VALUES ('adjustment', '" ref "')"
+#define POST(asset, acct_asset, amounts)                                                           \
+    "INSERT INTO postings (entry_id, account_id, asset, bucket, amount)"                           \
+    " SELECT currval('journal_entries_id_seq'), a.id, '" asset "', 'available', v"                 \
+    " FROM accounts a, (VALUES " amounts ") v (v) WHERE a.owner = 'sys:fees'"                      \
+    " AND a.asset = '" acct_asset "'"
+
+/* The ledger's rules are the database's, whoever writes (docs/wallet.md,
+ * "Ledger and invariants"): each case is refused by PostgreSQL itself and
+ * leaves nothing behind; a balanced entry commits. */
+static void test_ledger_constraints(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *sql;
+    } bad[] = {
+        {"unbalanced", ENTRY("lc-1") "; " POST("BTC", "BTC", "(5), (-4)")},
+        {"no postings", ENTRY("lc-2")},
+        {"one posting", ENTRY("lc-3") "; " POST("BTC", "BTC", "(0), (5)")},
+        {"posting asset differs from its account's",
+         ENTRY("lc-4") "; " POST("USDT", "BTC", "(5), (-5)")},
+        {"posting on an entry of an earlier transaction",
+         "INSERT INTO postings (entry_id, account_id, asset, bucket, amount) SELECT"
+         " (SELECT min(id) FROM journal_entries), a.id, 'BTC', 'available', v FROM accounts a,"
+         " (VALUES (5), (-5)) v (v) WHERE a.owner = 'sys:fees' AND a.asset = 'BTC'"},
+        {"entry claiming another transaction", "INSERT INTO journal_entries (kind, ref_id, "
+                                               "created_xid) VALUES ('adjustment', 'lc-6', 1)"},
+        {"second entry after an early constraint check",
+         ENTRY("lc-7") "; " POST("BTC", "BTC",
+                                 "(5), (-5)") "; SET CONSTRAINTS ALL IMMEDIATE;"
+                                              " SET CONSTRAINTS ALL DEFERRED; " ENTRY("lc-7b")},
+        {"unbalanced among many balanced",
+         "INSERT INTO journal_entries (kind, ref_id) SELECT 'adjustment', 'lc-8-' || g FROM"
+         " generate_series(1, 50) g; INSERT INTO postings (entry_id, account_id, asset, bucket,"
+         " amount) SELECT e.id, a.id, 'BTC', 'available', CASE WHEN e.ref_id = 'lc-8-17' AND v > 0"
+         " THEN v + 1 ELSE v END FROM journal_entries e, accounts a, (VALUES (5), (-5)) v (v)"
+         " WHERE e.ref_id LIKE 'lc-8-%' AND a.owner = 'sys:fees' AND a.asset = 'BTC'"},
+        {"account asset changed", "UPDATE accounts SET asset = 'ETH' WHERE owner = 'sys:fees' AND"
+                                  " asset = 'BTC'"},
+        {"account removed", "DELETE FROM accounts WHERE owner = 'sys:fees' AND asset = 'ETH'"},
+        {"journal rewritten", "UPDATE journal_entries SET ref_id = ref_id"},
+    };
+    int64_t entries = q_int("SELECT count(*) FROM journal_entries");
+    int64_t postings = q_int("SELECT count(*) FROM postings");
+    char st[6];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tx_state(bad[i].sql, st);
+        if (strcmp(st, "23514") != 0)
+            fail_msg("%s: sqlstate '%s', want 23514", bad[i].name, st);
+    }
+    assert_int_equal(q_int("SELECT count(*) FROM journal_entries"), entries);
+    assert_int_equal(q_int("SELECT count(*) FROM postings"), postings);
+    tx_state(ENTRY("lc-ok") "; " POST("BTC", "BTC", "(5), (-5)"), st);
+    assert_string_equal(st, "");
+    assert_int_equal(q_int("SELECT count(*) FROM journal_entries"), entries + 1);
+    assert_int_equal(q_int("SELECT count(*) FROM journal_tx_checks"), 0);
+}
+
 /* A stand-in for trading-api's GET /internal/orders/{id}: "live-*" orders
  * exist (200), everything else will never exist (404). */
 static void fake_order(struct cm_http_req *r)
@@ -1317,17 +1388,21 @@ static void test_reconcile(void **state)
 
 int main(void)
 {
+    /* One test per line. */
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_deposits),
         cmocka_unit_test(test_holds),
         cmocka_unit_test(test_settlement),
+        cmocka_unit_test(test_ledger_constraints),
         cmocka_unit_test(test_withdrawals),
         cmocka_unit_test(test_signer),
         cmocka_unit_test(test_conservation),
         cmocka_unit_test(test_reconcile_with_trading_api),
         cmocka_unit_test(test_reconcile),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("wallet", tests, setup, teardown);
 }
