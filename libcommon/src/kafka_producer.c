@@ -142,6 +142,30 @@ fail:
     return NULL;
 }
 
+int cm_kafka_producer_prepare(struct cm_kafka_producer *p, const char *const *topics,
+                              int timeout_ms)
+{
+    int rc = 0;
+    for (size_t i = 0; topics && topics[i]; i++) {
+        rd_kafka_topic_t *kt = rd_kafka_topic_new(p->rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err =
+            kt ? rd_kafka_metadata(p->rk, 0, kt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__FAIL;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+            err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (err) {
+            cm_log_kv(CM_LOG_WARN, "kafka topic metadata unavailable", "topic", topics[i], "error",
+                      rd_kafka_err2str(err), (const char *)NULL);
+            rc = -1;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (kt)
+            rd_kafka_topic_destroy(kt);
+    }
+    return rc;
+}
+
 int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms)
 {
     return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;

@@ -82,6 +82,13 @@ static void producer_config_errors(void **state)
     struct cm_kafka_config badval = {.brokers = "127.0.0.1:1", .props = "linger.ms=abc"};
     assert_null(cm_kafka_producer_open(&badval, err, sizeof err));
     assert_non_null(strstr(err, "linger.ms"));
+    /* prepare: no broker, no metadata -> -1 within its timeout */
+    struct cm_kafka_config nobroker = {.brokers = "127.0.0.1:1"};
+    struct cm_kafka_producer *p = cm_kafka_producer_open(&nobroker, err, sizeof err);
+    assert_non_null(p);
+    const char *const topics[] = {"t1", NULL};
+    assert_int_equal(cm_kafka_producer_prepare(p, topics, 100), -1);
+    assert_int_equal(cm_kafka_producer_close(p, 100), 0);
 }
 
 static void consumer_config_errors(void **state)

@@ -107,6 +107,15 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const struct cm_kafka_out *m,
 size_t cm_kafka_produce_wait(struct cm_kafka_producer *p, struct cm_kafka_out *msgs, size_t n,
                              int timeout_ms);
 
+/* Learns the topics' partitions and leaders now (one metadata request
+ * each), so the first message to each goes out at once: librdkafka 2.0.2
+ * otherwise holds the first message to a topic it has not seen for up to
+ * ~1 s. Call at start-up for the topics a service produces to. 0, or -1
+ * when some topic's metadata did not come (logged; producing still works,
+ * only the first message waits). */
+int cm_kafka_producer_prepare(struct cm_kafka_producer *p, const char *const *topics,
+                              int timeout_ms);
+
 /* Waits for everything produced so far; 0, or -1 on timeout. */
 int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms);
 

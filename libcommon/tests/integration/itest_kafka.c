@@ -459,6 +459,8 @@ static void static_assignment(void **state)
     rd_kafka_topic_destroy(kt);
     rd_kafka_destroy(rk);
     assert_true(nparts >= 2 && nparts <= 8);
+    const char *const known[] = {topic, NULL};
+    assert_int_equal(cm_kafka_producer_prepare(p, known, 5000), 0);
     struct cm_kafka_out out[24];
     int nout = 3 * nparts - 1; /* partition 0 has its first already */
     for (int i = 0; i < nout; i++)
