@@ -47,7 +47,10 @@ int mt_config_load(struct mt_config *c)
     c->snapshot_every = cm_config_int(&cfg, "MATCHING_SNAPSHOT_EVERY", "50000", 1, 1000000000);
     c->snapshot_interval_ms = cm_config_duration_ms(&cfg, "MATCHING_SNAPSHOT_INTERVAL", "5s");
     c->batch_max = cm_config_int(&cfg, "MATCHING_BATCH", "4096", 1, 100000);
-    c->order_capacity = cm_config_int(&cfg, "MATCHING_ORDER_CAPACITY", "65536", 1024, 1 << 26);
+    /* Orders per pre-faulted slab: a new book pays for its first slab
+     * on its first command (65536 cost ~10 MB of page faults each there),
+     * and the pools grow by slabs, the id map by doubling. */
+    c->order_capacity = cm_config_int(&cfg, "MATCHING_ORDER_CAPACITY", "4096", 1024, 1 << 26);
     c->produce_timeout_ms = cm_config_duration_ms(&cfg, "MATCHING_PRODUCE_TIMEOUT", "10s");
     c->crash_point =
         cm_config_enum(&cfg, "MATCHING_CRASH_POINT", "none", "none|applied|produced|snapshot");

@@ -663,6 +663,8 @@ int events_start(void)
         cm_error("matching: kafka producer: %s", err);
         return -1;
     }
+    const char *const outputs[] = {mt_cfg.events_topic, mt_cfg.trades_topic, NULL};
+    cm_kafka_producer_prepare(producer, outputs, 2000); /* else the first batch waits ~1 s */
     static const char *topics[2];
     topics[0] = mt_cfg.commands_topic;
     struct cm_kafka_consumer_config cc = {.kafka = kc,
