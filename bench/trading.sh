@@ -89,6 +89,13 @@ KPROPS="session.timeout.ms=6000;heartbeat.interval.ms=500;fetch.wait.max.ms=10"
 COMMON=(REDIS_URL="$TEST_REDIS_URL" KAFKA_BROKERS="$TEST_KAFKA_BROKERS" KAFKA_PROPS="$KPROPS"
     ADMIN_TOKEN="$ADMIN" BIND_ADDR=127.0.0.1 LOG_LEVEL=info)
 
+# The service's lab settings (services/NAME/lab.env, as scripts/lab.sh
+# gives them), so the bench runs what the lab runs; explicit ENV wins.
+lab_env() {
+    [ -f "services/$1/lab.env" ] || return 0
+    LAB_DIR=$WORK envsubst <"services/$1/lab.env" | grep -E '^[A-Z_][A-Z0-9_]*=[^ ]*$' || true
+}
+
 # start NAME VAR ENV...: runs $BIN/NAME with ENV on a free port until
 # /readyz answers and sets VAR to the port (another process may take a free
 # port before the bind: up to 3 ports are tried).
@@ -97,7 +104,8 @@ start() {
     shift 2
     for _ in 1 2 3; do
         port=$(free_port)
-        env PORT="$port" "${COMMON[@]}" "$@" "$BIN/$name" >"$WORK/$name.log" 2>&1 &
+        # shellcheck disable=SC2046 # one KEY=VALUE word per line
+        env PORT="$port" "${COMMON[@]}" $(lab_env "$name") "$@" "$BIN/$name" >"$WORK/$name.log" 2>&1 &
         pid=$!
         if _infra_wait 30 curl -sf "http://127.0.0.1:$port/readyz"; then
             PIDS+=("$pid")
@@ -121,7 +129,7 @@ PIDS+=($!)
 _infra_wait 10 test -S "$SIGNER_SOCKET" || { echo "bench/trading.sh: signer did not start" >&2; exit 1; }
 WDB=$(infra_new_db wallet)
 start wallet WPORT DATABASE_URL="$WDB" TRADING_API_URL="http://127.0.0.1:$TPORT" \
-    HOLD_RECONCILE_AFTER=1h HTTP_THREADS="${WALLET_BENCH_THREADS:-8}"
+    HOLD_RECONCILE_AFTER=1h
 start risk RPORT
 start matching MPORT DATABASE_URL="$(infra_new_db matching)" \
     MATCHING_MARKETS_FILE=services/trading-api/markets.json MIGRATIONS_DIR=services/matching/migrations
