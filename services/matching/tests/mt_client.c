@@ -29,8 +29,9 @@ rd_kafka_t *mtc_producer(const char *brokers, int linger_ms)
     snprintf(v, sizeof v, "%d", linger_ms);
     rd_kafka_conf_set(c, "linger.ms", v, err, sizeof err);
     rd_kafka_conf_set(c, "enable.idempotence", "true", err, sizeof err);
-    /* pipelined requests to several partitions of the mock broker are
-     * answered ~40 ms late (see services/matching/config.c) */
+    /* one request in flight: messages queue up behind it and go out as
+     * one batch per partition, and the mock broker's fetch cost grows
+     * with the batches a partition holds (docs/kafka.md) */
     rd_kafka_conf_set(c, "max.in.flight", "1", err, sizeof err);
     rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000", err, sizeof err);
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
