@@ -54,16 +54,19 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-PGresult *cm_db_query(struct cm_db_conn *c, const char *sql, int nparams, const char *const *params)
+/* Clears the last error unless inside a failed transaction (where the
+ * first error is the one that explains it). */
+static void clear_error(struct cm_db_conn *c)
 {
-    if (!c || !c->pg || !sql || nparams < 0 || (nparams > 0 && !params))
-        return NULL;
     if (PQtransactionStatus(c->pg) != PQTRANS_INERROR) {
         c->sqlstate[0] = '\0';
         c->errmsg[0] = '\0';
     }
-    double t0 = now_s();
-    PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/* The result when it succeeded; else records the error, frees r, NULL. */
+static PGresult *finish(struct cm_db_conn *c, PGresult *r, double t0)
+{
     if (c->hist)
         cm_histogram_observe(c->hist, now_s() - t0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -76,6 +79,46 @@ PGresult *cm_db_query(struct cm_db_conn *c, const char *sql, int nparams, const 
         cm_db_set_error_internal(c, NULL, PQerrorMessage(c->pg));
     PQclear(r);
     return NULL;
+}
+
+PGresult *cm_db_query(struct cm_db_conn *c, const char *sql, int nparams, const char *const *params)
+{
+    if (!c || !c->pg || !sql || nparams < 0 || (nparams > 0 && !params))
+        return NULL;
+    clear_error(c);
+    double t0 = now_s();
+    return finish(c, PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0), t0);
+}
+
+PGresult *cm_db_query_prepared(struct cm_db_conn *c, const char *name, const char *sql, int nparams,
+                               const char *const *params)
+{
+    if (!c || !c->pg || !name || !*name || !sql || nparams < 0 || (nparams > 0 && !params))
+        return NULL;
+    int i = 0;
+    while (i < c->nprepared && strcmp(c->prepared[i], name) != 0)
+        i++;
+    if (i == c->nprepared) {
+        if (c->nprepared == CM_DB_PREPARED_MAX)
+            return cm_db_query(c, sql, nparams, params);
+        clear_error(c);
+        double t0 = now_s();
+        PGresult *r = finish(c, PQprepare(c->pg, name, sql, nparams, NULL), t0);
+        if (!r)
+            return NULL;
+        PQclear(r);
+        c->prepared[c->nprepared++] = name;
+    }
+    clear_error(c);
+    double t0 = now_s();
+    PGresult *r = finish(c, PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0), t0);
+    if (!r && strcmp(c->sqlstate, "26000") == 0) {
+        /* The session lost its prepared statements (DISCARD ALL, a
+         * pooler): forget them all and run this one unprepared. */
+        c->nprepared = 0;
+        return cm_db_query(c, sql, nparams, params);
+    }
+    return r;
 }
 
 int cm_db_exec(struct cm_db_conn *c, const char *sql, int nparams, const char *const *params,

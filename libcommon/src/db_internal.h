@@ -6,8 +6,14 @@
 #include "common/db.h"
 #include "common/metrics.h"
 
+#define CM_DB_PREPARED_MAX 16
+
 struct cm_db_conn {
-    PGconn *pg;       /* NULL: slot not connected */
+    PGconn *pg; /* NULL: slot not connected */
+    /* Statements prepared on pg by cm_db_query_prepared (the callers'
+     * name literals); emptied whenever pg is (re)connected. */
+    const char *prepared[CM_DB_PREPARED_MAX];
+    int nprepared;
     int in_use;       /* borrowed (or being connected) */
     char sqlstate[6]; /* last error, "" if none */
     char errmsg[256];

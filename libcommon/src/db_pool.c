@@ -267,6 +267,7 @@ struct cm_db_conn *cm_db_acquire(struct cm_db_pool *p, int timeout_ms)
             return NULL;
         }
         PQsetNoticeProcessor(c->pg, on_notice, NULL);
+        c->nprepared = 0; /* a new session has no prepared statements */
     }
     c->sqlstate[0] = '\0';
     c->errmsg[0] = '\0';

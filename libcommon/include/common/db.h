@@ -77,6 +77,14 @@ int cm_db_pool_ping(struct cm_db_pool *pool);
  * TUPLES_OK; NULL on error, with SQLSTATE and message on c. */
 PGresult *cm_db_query(struct cm_db_conn *c, const char *sql, int nparams,
                       const char *const *params);
+/* Like cm_db_query, through a statement prepared once per connection:
+ * the first call on a pooled connection prepares sql under name, later
+ * ones only bind and execute it (no parsing, analysis or planning: for hot
+ * paths). name must be a string literal (kept, not copied) always paired
+ * with the same sql. Up to 16 names per connection; further ones run
+ * unprepared, as does a statement the session lost (SQLSTATE 26000). */
+PGresult *cm_db_query_prepared(struct cm_db_conn *c, const char *name, const char *sql, int nparams,
+                               const char *const *params);
 /* Like cm_db_query for statements whose rows are not needed: 0 or -1;
  * *affected (may be NULL) gets PQcmdTuples as a number. */
 int cm_db_exec(struct cm_db_conn *c, const char *sql, int nparams, const char *const *params,

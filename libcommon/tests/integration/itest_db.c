@@ -339,6 +339,59 @@ static void broken_connection_is_replaced(void **state)
     cm_db_pool_close(p);
 }
 
+/* Prepared once per connection, then only executed; a new session (the
+ * backend killed) or one that lost its statements (DISCARD ALL) still
+ * answers; errors carry their SQLSTATE as with cm_db_query. */
+static void prepared_statements(void **state)
+{
+    (void)state;
+    struct cm_db_pool *p = open_pool(1);
+    static const char *const sqls[] = {"SELECT $1::int + 1", "SELECT $1::int * 10"};
+    for (int round = 0; round < 3; round++) {
+        struct cm_db_conn *c = cm_db_acquire(p, -1);
+        assert_non_null(c);
+        for (int i = 0; i < 5; i++) {
+            const char *v[1] = {round == 1 && i == 2 ? "7" : "41"};
+            PGresult *r =
+                cm_db_query_prepared(c, i % 2 ? "itest_times" : "itest_plus", sqls[i % 2], 1, v);
+            if (!r)
+                fail_msg("round %d: %s", round, cm_db_errmsg(c));
+            long want = i % 2 ? 410 : (round == 1 && i == 2 ? 8 : 42);
+            assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), want);
+            PQclear(r);
+        }
+        PGresult *r = cm_db_query(c, "SELECT count(*) FROM pg_prepared_statements", 0, NULL);
+        assert_non_null(r);
+        assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), 2);
+        PQclear(r);
+        const char *bad[1] = {"x"};
+        assert_null(cm_db_query_prepared(c, "itest_plus", sqls[0], 1, bad));
+        assert_string_equal(cm_db_sqlstate(c), "22P02");
+        if (round == 0)
+            assert_int_equal(cm_db_exec(c, "DISCARD ALL", 0, NULL, NULL), 0);
+        cm_db_release(p, c);
+        if (round == 1) { /* a new backend: prepared again */
+            long pid = scalar_long(p, "SELECT pg_backend_pid()");
+            char q[128];
+            snprintf(q, sizeof q, "SELECT pg_terminate_backend(%ld)", pid);
+            PGconn *admin = PQconnectdb(need_env("TEST_PG_ADMIN_URL"));
+            assert_int_equal(PQstatus(admin), CONNECTION_OK);
+            PQclear(PQexec(admin, q));
+            snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE pid = %ld", pid);
+            int64_t end = now_ms() + 5000;
+            int gone = 0;
+            while (!gone && now_ms() < end) {
+                PGresult *a = PQexec(admin, q);
+                gone = strcmp(PQgetvalue(a, 0, 0), "0") == 0;
+                PQclear(a);
+            }
+            PQfinish(admin);
+            assert_true(gone);
+        }
+    }
+    cm_db_pool_close(p);
+}
+
 int main(void)
 {
     cm_log_init("itest_db", CM_LOG_ERROR);
@@ -350,6 +403,7 @@ int main(void)
         cmocka_unit_test(tx_rolls_back_on_failure),
         cmocka_unit_test(tx_retried_after_connection_loss),
         cmocka_unit_test(broken_connection_is_replaced),
+        cmocka_unit_test(prepared_statements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
