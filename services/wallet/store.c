@@ -53,8 +53,10 @@ struct cm_db_pool *store_pool(void)
 
 /* One statement returning one text cell (a result word or a JSON
  * document). STORE_OK with a copy in *out (malloc'd), STORE_NONE when no
- * row / NULL, STORE_ERR with sqlstate. */
-static int one_text(const char *sql, int n, const char *const *p, char **out, char sqlstate[6])
+ * row / NULL, STORE_ERR with sqlstate. name: prepared once per pooled
+ * connection under that name (hot paths), or NULL. */
+static int one_text_named(const char *name, const char *sql, int n, const char *const *p,
+                          char **out, char sqlstate[6])
 {
     *out = NULL;
     if (sqlstate)
@@ -62,7 +64,7 @@ static int one_text(const char *sql, int n, const char *const *p, char **out, ch
     struct cm_db_conn *c = cm_db_acquire(g_pool, -1);
     if (!c)
         return STORE_ERR;
-    PGresult *res = cm_db_query(c, sql, n, p);
+    PGresult *res = name ? cm_db_query_prepared(c, name, sql, n, p) : cm_db_query(c, sql, n, p);
     int rc = STORE_ERR;
     if (!res) {
         if (sqlstate)
@@ -80,10 +82,16 @@ static int one_text(const char *sql, int n, const char *const *p, char **out, ch
     return rc;
 }
 
-static int word(const char *sql, int n, const char *const *p, char *w, size_t wn, char sqlstate[6])
+static int one_text(const char *sql, int n, const char *const *p, char **out, char sqlstate[6])
+{
+    return one_text_named(NULL, sql, n, p, out, sqlstate);
+}
+
+static int word_named(const char *name, const char *sql, int n, const char *const *p, char *w,
+                      size_t wn, char sqlstate[6])
 {
     char *out;
-    int rc = one_text(sql, n, p, &out, sqlstate);
+    int rc = one_text_named(name, sql, n, p, &out, sqlstate);
     if (rc != STORE_OK) {
         free(out);
         return -1;
@@ -91,6 +99,11 @@ static int word(const char *sql, int n, const char *const *p, char *w, size_t wn
     snprintf(w, wn, "%s", out);
     free(out);
     return 0;
+}
+
+static int word(const char *sql, int n, const char *const *p, char *w, size_t wn, char sqlstate[6])
+{
+    return word_named(NULL, sql, n, p, w, wn, sqlstate);
 }
 
 #define I64(buf, v) snprintf(buf, sizeof buf, "%lld", (long long)(v))
@@ -102,8 +115,11 @@ int store_place_hold(const char *hold, const char *user, const char *asset, int6
     char a[24];
     I64(a, amount);
     const char *p[7] = {hold, user, asset, a, amount_text, purpose, ref};
-    return word("SELECT wallet_hold_place($1, $2, $3, $4::bigint, $5, $6, $7)", 7, p, w, n,
-                sqlstate);
+    /* Prepared: the hot path of every order (parse, analysis and planning
+     * were a fifth of PostgreSQL's CPU per hold). */
+    return word_named("wallet_hold_place",
+                      "SELECT wallet_hold_place($1, $2, $3, $4::bigint, $5, $6, $7)", 7, p, w, n,
+                      sqlstate);
 }
 
 int store_release_hold(const char *hold, const char *reason, char *w, size_t n)
