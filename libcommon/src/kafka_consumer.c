@@ -523,15 +523,13 @@ int cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms, cm_kafka
 
     cm_log_set_context(prev_rid[0] ? prev_rid : NULL, prev_tid[0] ? prev_tid : NULL);
     if (rc == 0) {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, m.topic, m.partition)->offset = m.offset + 1;
-        rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+        /* stores offset + 1; no partition list to allocate per message */
+        rd_kafka_resp_err_t err = rd_kafka_offset_store(rm->rkt, m.partition, m.offset);
         /* _STATE: the partition was revoked inside the handler; its next
          * owner re-reads the message (at-least-once). */
         if (err && err != RD_KAFKA_RESP_ERR__STATE)
             cm_log_kv(CM_LOG_WARN, "kafka offset store failed", "error", rd_kafka_err2str(err),
                       (const char *)NULL);
-        rd_kafka_topic_partition_list_destroy(l);
         cm_counter_add(c->consumed, 1, m.topic);
         rd_kafka_message_destroy(rm);
         return 1;
