@@ -111,13 +111,23 @@ static int group_teardown(void **state)
     return 0;
 }
 
+static int use_curl; /* base_cfg's transport */
+
 static int reset(void **state)
 {
     (void)state;
+    use_curl = 0;
     memset(&sc, 0, sizeof sc);
     cm_metrics_reset();
     cm_log_set_context(NULL, NULL);
     fake_ms = 1000000;
+    return 0;
+}
+
+static int reset_curl(void **state)
+{
+    reset(state);
+    use_curl = 1;
     return 0;
 }
 
@@ -131,6 +141,7 @@ static struct cm_http_client_config base_cfg(const char *name)
         .backoff_base_ms = 1,
         .backoff_max_ms = 5,
         .breaker = {.clock = fake_clock, .clock_ctx = &fake_ms},
+        .use_libcurl = use_curl,
     };
     return c;
 }
@@ -543,19 +554,26 @@ static void test_threads_share_client(void **state)
 
 int main(void)
 {
+/* Every case runs on the built-in transport, then again through libcurl
+ * (what https:// upstreams use): both must behave the same. */
+#define BOTH(f)                                                                                    \
+    {#f, f, reset, NULL, NULL},                                                                    \
+    {                                                                                              \
+        "curl_" #f, f, reset_curl, NULL, NULL                                                      \
+    }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_get_ok, reset),
-        cmocka_unit_test_setup(test_connection_reused, reset),
-        cmocka_unit_test_setup(test_timeout_honoured, reset),
-        cmocka_unit_test_setup(test_deadline_bounds_retries, reset),
-        cmocka_unit_test_setup(test_retry_503_then_ok, reset),
-        cmocka_unit_test_setup(test_no_retry_for_post, reset),
-        cmocka_unit_test_setup(test_breaker_opens_and_fails_fast, reset),
-        cmocka_unit_test_setup(test_headers_propagated, reset),
-        cmocka_unit_test_setup(test_too_large, reset),
-        cmocka_unit_test_setup(test_connect_error_and_close, reset),
-        cmocka_unit_test_setup(test_bad_input, reset),
-        cmocka_unit_test_setup(test_threads_share_client, reset),
+        BOTH(test_get_ok),
+        BOTH(test_connection_reused),
+        BOTH(test_timeout_honoured),
+        BOTH(test_deadline_bounds_retries),
+        BOTH(test_retry_503_then_ok),
+        BOTH(test_no_retry_for_post),
+        BOTH(test_breaker_opens_and_fails_fast),
+        BOTH(test_headers_propagated),
+        BOTH(test_too_large),
+        BOTH(test_connect_error_and_close),
+        BOTH(test_bad_input),
+        BOTH(test_threads_share_client),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -30,14 +30,31 @@
  * (a 4xx is the caller's problem, not the upstream's health), 5xx,
  * timeouts and connection errors as failures.
  *
+ * Response headers: every header field of the final response is kept
+ * (cm_http_response_header, cm_http_response_foreach_header), so a proxy
+ * can relay Location, X-RateLimit-* and the like.
+ *
+ * Transport: for http:// base URLs a small built-in HTTP/1.1 client over a
+ * pool of keep-alive connections (one send and, for a small answer, one
+ * blocking receive per request: no poll, no per-call allocation beyond the
+ * body); https:// (or use_libcurl) goes through libcurl easy handles. Both
+ * behave the same for everything above. A pooled connection that the
+ * upstream closed while idle is detected when the request finds it dead
+ * before any byte of answer; the request is then sent once more on a fresh
+ * connection (libcurl does the same), which is not a retry and not counted
+ * as an attempt. Request headers named Host, Content-Length,
+ * Transfer-Encoding or Connection are the client's own (framing) and are
+ * dropped from `headers`; a header with an empty value is not sent (as with
+ * libcurl).
+ *
  * Metrics, per attempt (so retries show): http_client_requests_total
  * {upstream,code} where code is the HTTP status, "timeout", "open" or
  * "error" (connection errors and too-large bodies included), as in
  * observability/metrics-contract.json; http_client_request_duration_seconds
  * {upstream}.
  *
- * Thread-safety: a client is shared by all threads; easy handles (and
- * their live connections) are reused from a small mutex-guarded pool.
+ * Thread-safety: a client is shared by all threads; idle connections (or
+ * libcurl easy handles) are reused from a small mutex-guarded pool.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -72,8 +89,9 @@ struct cm_http_client_config {
     int64_t backoff_base_ms;    /* [50], at most 60000 */
     int64_t backoff_max_ms;     /* [1000], at most 600000 */
     size_t max_body;            /* response cap [CM_HTTP_CLIENT_DEFAULT_MAX_BODY] */
-    int pool_size;              /* idle easy handles kept [8] */
+    int pool_size;              /* idle connections (or easy handles) kept [8] */
     int breaker_off;            /* 1: no circuit breaker */
+    int use_libcurl;            /* 1: libcurl for http:// too (https:// always is) */
     /* name is taken from the client; the rest as in common/breaker.h. */
     struct cm_breaker_config breaker;
 };
@@ -102,6 +120,10 @@ struct cm_http_response {
     char retry_after[64];   /* "" if absent */
     int attempts;           /* requests actually sent */
     int64_t elapsed_ms;
+    /* Every header field of the final response, in order, as "name\0value\0"
+     * pairs (values trimmed); read them with the functions below. */
+    struct cm_buf headers;
+    int nheaders;
 };
 
 struct cm_http_client;
@@ -119,6 +141,15 @@ int cm_http_client_do(struct cm_http_client *c, const struct cm_http_request *re
 int cm_http_client_get(struct cm_http_client *c, const char *path, struct cm_http_response *resp);
 
 void cm_http_response_release(struct cm_http_response *resp);
+
+/* The first response header called name (any case), or NULL. Borrowed:
+ * valid until cm_http_response_release. */
+const char *cm_http_response_header(const struct cm_http_response *resp, const char *name);
+/* Calls fn for each response header in order (name and value borrowed as
+ * above) until fn returns non-zero. Returns the number of calls. */
+int cm_http_response_foreach_header(const struct cm_http_response *resp,
+                                    int (*fn)(void *ctx, const char *name, const char *value),
+                                    void *ctx);
 
 /* The client's breaker (borrowed; NULL when breaker_off). */
 struct cm_breaker *cm_http_client_breaker(struct cm_http_client *c);
