@@ -144,6 +144,13 @@ int gw_routes_class(const struct gw_routes *rt, const char *name);
  * identity/internal headers the gateway owns (X-User-*, X-Internal-*,
  * X-Admin-Token, X-Forwarded-*, Authorization...), not ones curl sets. */
 int gw_header_forwardable(const char *name);
+/* 1 when an upstream response header may go back to the client: an
+ * end-to-end header, not hop-by-hop (Connection, Keep-Alive,
+ * Transfer-Encoding, ... and any name listed in the upstream's Connection
+ * header, `connection` = its value or NULL), not framing the gateway
+ * computes (Content-Length, Content-Type, Date) and not the gateway's own
+ * (X-Request-Id, traceparent, Server). */
+int gw_response_header_forwardable(const char *name, const char *connection);
 /* Appends path percent-encoded (unreserved, '/', and sub-delims kept). */
 int gw_path_append(struct cm_buf *b, const char *path);
 /* Appends "?k=v" or "&k=v", percent-encoded; value NULL: bare "k". */
@@ -302,6 +309,12 @@ int gw_authenticate(struct cm_http_req *r, struct gw_app *app, struct gw_identit
 /* Rate limit one request; 0 go on (headers set), -1 replied (429/403). */
 int gw_rate_limit(struct cm_http_req *r, struct gw_app *app, int cls, const char *user,
                   int block_check);
+/* The same, but when the request may go on the X-RateLimit-* headers are
+ * not set: they are left in *take for gw_rate_headers (the proxy sets them
+ * only if the upstream's answer carries none of its own). */
+int gw_rate_limit_take(struct cm_http_req *r, struct gw_app *app, int cls, const char *user,
+                       int block_check, struct gw_take *take);
+void gw_rate_headers(struct cm_http_req *r, const struct gw_take *take);
 
 /* ---- HTTP (routes.c, handlers/auth.c) */
 extern const struct cm_http_route gw_http_routes[];

@@ -83,6 +83,49 @@ static int append_encoded(struct cm_buf *b, const char *s, const char *keep)
     return 0;
 }
 
+/* Hop-by-hop (RFC 9110 7.6.1) and what the gateway writes itself. Must
+ * stay in sync with docs/gateway.md ("Forwarding"). */
+static const char *const response_dropped[] = {
+    "Connection",        "Keep-Alive",  "Proxy-Connection", "Proxy-Authenticate", "TE",   "Trailer",
+    "Transfer-Encoding", "Upgrade",     "Content-Length",   "Content-Type",       "Date", "Server",
+    "X-Request-Id",      "traceparent", "tracestate",
+};
+
+/* 1 when name is one of the comma-separated tokens of list. */
+static int listed(const char *list, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+            m--;
+        if (m == nl && m > 0 && strncasecmp(p, name, nl) == 0)
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int gw_response_header_forwardable(const char *name, const char *connection)
+{
+    if (!name || !*name)
+        return 0;
+    for (size_t i = 0; i < sizeof response_dropped / sizeof response_dropped[0]; i++)
+        if (strcasecmp(name, response_dropped[i]) == 0)
+            return 0;
+    if (listed(connection, name))
+        return 0;
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || c == ':')
+            return 0;
+    }
+    return 1;
+}
+
 int gw_path_append(struct cm_buf *b, const char *path)
 {
     /* The server hands us the decoded path: re-encode what must be. */

@@ -139,29 +139,46 @@ int gw_authenticate(struct cm_http_req *r, struct gw_app *app, struct gw_identit
     return 0;
 }
 
+void gw_rate_headers(struct cm_http_req *r, const struct gw_take *take)
+{
+    char v[32];
+    if (take->limit <= 0)
+        return;
+    snprintf(v, sizeof v, "%ld", take->limit);
+    cm_http_set_header(r, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%ld", take->remaining);
+    cm_http_set_header(r, "X-RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%ld", take->reset_s);
+    cm_http_set_header(r, "X-RateLimit-Reset", v);
+}
+
 int gw_rate_limit(struct cm_http_req *r, struct gw_app *app, int cls, const char *user,
                   int block_check)
+{
+    struct gw_take take;
+    if (gw_rate_limit_take(r, app, cls, user, block_check, &take) < 0)
+        return -1;
+    gw_rate_headers(r, &take);
+    return 0;
+}
+
+int gw_rate_limit_take(struct cm_http_req *r, struct gw_app *app, int cls, const char *user,
+                       int block_check, struct gw_take *take)
 {
     struct gw_rl_result res;
     gw_limiter_check(app->limiter, &app->routes.classes[cls], user, cm_http_req_client_ip(r),
                      block_check ? user : NULL, &res);
+    *take = res.take;
     if (res.blocked) {
         cm_counter_add(m_auth_fail, 1, "blocked");
         cm_http_reply_error(r, 403, "account_blocked",
                             "this account is blocked from trading; contact support");
         return -1;
     }
-    char v[32];
-    if (res.take.limit > 0) {
-        snprintf(v, sizeof v, "%ld", res.take.limit);
-        cm_http_set_header(r, "X-RateLimit-Limit", v);
-        snprintf(v, sizeof v, "%ld", res.take.remaining);
-        cm_http_set_header(r, "X-RateLimit-Remaining", v);
-        snprintf(v, sizeof v, "%ld", res.take.reset_s);
-        cm_http_set_header(r, "X-RateLimit-Reset", v);
-    }
     if (res.take.allowed)
         return 0;
+    gw_rate_headers(r, &res.take);
+    char v[32];
     long secs = (res.take.retry_ms + 999) / 1000;
     if (secs < 1)
         secs = 1;
@@ -215,6 +232,23 @@ static const char *fixed_header(struct fwd *f, const char *name, const char *val
     return line;
 }
 
+struct relay {
+    struct cm_http_req *r;
+    const char *connection; /* the upstream's Connection header */
+    int upstream_limits;    /* it sent X-RateLimit-* */
+};
+
+static int relay_header(void *ctx, const char *name, const char *value)
+{
+    struct relay *rl = ctx;
+    if (!gw_response_header_forwardable(name, rl->connection))
+        return 0;
+    if (strncasecmp(name, "X-RateLimit-", 12) == 0)
+        rl->upstream_limits = 1;
+    cm_http_set_header(rl->r, name, value); /* refuses CR/LF itself */
+    return 0;
+}
+
 void gw_proxy_handle(struct cm_http_req *r)
 {
     struct gw_app *app = cm_http_req_ctx(r);
@@ -236,7 +270,9 @@ void gw_proxy_handle(struct cm_http_req *r)
         return;
     }
     const char *user = id.present ? id.claims.sub : NULL;
-    if (gw_rate_limit(r, app, route->rl_class, user, route->block_check && is_write(method)) < 0)
+    struct gw_take take;
+    if (gw_rate_limit_take(r, app, route->rl_class, user, route->block_check && is_write(method),
+                           &take) < 0)
         return;
 
     /* Upstream URL: rewritten prefix, re-encoded path, the query as sent. */
@@ -246,6 +282,7 @@ void gw_proxy_handle(struct cm_http_req *r)
     if (gw_routes_rewrite(route, path, upath, sizeof upath) < 0 ||
         gw_path_append(&url, upath) < 0) {
         cm_buf_release(&url);
+        gw_rate_headers(r, &take);
         cm_http_reply_error(r, 414, "uri_too_long", "path too long");
         return;
     }
@@ -255,6 +292,7 @@ void gw_proxy_handle(struct cm_http_req *r)
     cm_http_req_foreach_header(r, add_header, &f);
     if (f.bad) {
         cm_buf_release(&url);
+        gw_rate_headers(r, &take);
         cm_http_reply_error(r, 414, "uri_too_long", "query too long");
         return;
     }
@@ -277,6 +315,7 @@ void gw_proxy_handle(struct cm_http_req *r)
     for (int i = 0; i < f.n; i++)
         if (!headers[i]) {
             cm_buf_release(&url);
+            gw_rate_headers(r, &take);
             cm_http_reply_error(r, 500, "internal", "out of memory");
             return;
         }
@@ -293,10 +332,12 @@ void gw_proxy_handle(struct cm_http_req *r)
         if (cm_buf_append(&full, su->url, bl) < 0 || cm_buf_append(&full, url.data, url.len) < 0) {
             cm_buf_release(&full);
             cm_buf_release(&url);
+            gw_rate_headers(r, &take);
             cm_http_reply_error(r, 414, "uri_too_long", "path too long");
             return;
         }
         cm_buf_release(&url);
+        gw_rate_headers(r, &take);
         gw_stream_proxy(r, app, route, full.data, headers);
         cm_buf_release(&full);
         return;
@@ -325,23 +366,31 @@ void gw_proxy_handle(struct cm_http_req *r)
 
     char ra[32];
     switch (resp.outcome) {
-    case CM_HTTP_CLIENT_OK:
-        if (resp.retry_after[0])
-            cm_http_set_header(r, "Retry-After", resp.retry_after);
+    case CM_HTTP_CLIENT_OK: {
+        /* The upstream's end-to-end headers; its own X-RateLimit-* (the
+         * narrower limit this request met) replace the gateway's. */
+        struct relay rl = {.r = r, .connection = cm_http_response_header(&resp, "Connection")};
+        cm_http_response_foreach_header(&resp, relay_header, &rl);
+        if (!rl.upstream_limits)
+            gw_rate_headers(r, &take);
         cm_http_reply(r, (int)resp.status, resp.content_type[0] ? resp.content_type : NULL,
                       resp.body.data ? resp.body.data : "", resp.body.len);
         break;
+    }
     case CM_HTTP_CLIENT_OPEN:
+        gw_rate_headers(r, &take);
         snprintf(ra, sizeof ra, "%lld", (long long)((up->open_ms + 999) / 1000));
         cm_http_set_header(r, "Retry-After", ra);
         cm_http_reply_error(r, 503, "service_unavailable", "%s unavailable (circuit open)",
                             up->name);
         break;
     case CM_HTTP_CLIENT_TIMEOUT:
+        gw_rate_headers(r, &take);
         cm_http_reply_error(r, 504, "upstream_timeout", "%s did not answer within %lld ms",
                             up->name, (long long)route->timeout_ms);
         break;
     default:
+        gw_rate_headers(r, &take);
         cm_log_kv(CM_LOG_WARN, "upstream failed", "upstream", up->name, "outcome",
                   cm_http_client_outcome_name(resp.outcome), (const char *)NULL);
         cm_http_reply_error(r, 502, "upstream_error", "%s gave no valid answer", up->name);

@@ -5,6 +5,10 @@
  *   ANY  /slow?ms=N    answers after N ms (default 2000)
  *   ANY  /fail         500
  *   GET  /events?n=N   text/event-stream: N events "data: i" 20 ms apart
+ *   GET  /headers      201 with end-to-end headers (Location, X-RateLimit-*,
+ *                      X-Upstream) and hop-by-hop / gateway-owned ones
+ *                      (Keep-Alive, Server, a Connection-listed X-Hop) that a
+ *                      proxy must not relay
  *   ANY  (else)        echoes {"method","path","query":{..},"headers":{..},"body"}
  * Header names are lower-cased in the echo. Not for production use.
  */
@@ -41,6 +45,19 @@ static void slow(struct cm_http_req *r)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     cm_http_reply_json_str(r, 200, "{\"slow\":true}");
+}
+
+static void headers(struct cm_http_req *r)
+{
+    cm_http_set_header(r, "Location", "/v1/orders/42");
+    cm_http_set_header(r, "X-RateLimit-Limit", "7");
+    cm_http_set_header(r, "X-RateLimit-Remaining", "6");
+    cm_http_set_header(r, "X-Upstream", "yes");
+    cm_http_set_header(r, "Keep-Alive", "timeout=5");
+    cm_http_set_header(r, "Server", "echo-internal");
+    cm_http_set_header(r, "Connection", "X-Hop");
+    cm_http_set_header(r, "X-Hop", "1");
+    cm_http_reply_json_str(r, 201, "{\"created\":true}");
 }
 
 /* GET /events?n=N: N events "data: i", 20 ms apart, then the end. */
@@ -131,6 +148,8 @@ static void echo(struct cm_http_req *r)
 static const struct cm_http_route routes[] = {
     {"GET", "/ping", ping, CM_ROUTE_NO_LOG, NULL},
     {"GET", "/events", events, CM_ROUTE_NO_LOG, NULL},
+    {"GET", "/headers", headers, CM_ROUTE_NO_LOG, NULL},
+    {"GET", "/v1/echo/headers", headers, CM_ROUTE_NO_LOG, NULL}, /* the itest's route */
     ALL("/slow", slow),
     ALL("/fail", fail),
     ALL("/*", echo),

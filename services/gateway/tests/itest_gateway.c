@@ -676,6 +676,39 @@ static void upstream_down_502_then_breaker_503(void **state)
     http_free(&r);
 }
 
+/* The upstream's end-to-end response headers reach the client; its own
+ * X-RateLimit-* replace the gateway's; hop-by-hop ones and the ones the
+ * gateway owns do not pass. */
+static void upstream_response_headers_relayed(void **state)
+{
+    (void)state;
+    char uid[32], access[1024], v[128];
+    new_user("relay", uid, access);
+    struct http_resp r;
+    assert_int_equal(get_as("GET", "/v1/echo/headers", access, NULL, NULL, &r), 201);
+    assert_int_equal(resp_header(&r, "Location", v, sizeof v), 0);
+    assert_string_equal(v, "/v1/orders/42");
+    assert_int_equal(resp_header(&r, "X-Upstream", v, sizeof v), 0);
+    assert_string_equal(v, "yes");
+    assert_int_equal(resp_header(&r, "X-RateLimit-Limit", v, sizeof v), 0);
+    assert_string_equal(v, "7");
+    assert_int_equal(resp_header(&r, "X-RateLimit-Remaining", v, sizeof v), 0);
+    assert_string_equal(v, "6");
+    assert_int_equal(resp_header(&r, "Content-Type", v, sizeof v), 0);
+    assert_string_equal(v, "application/json");
+    assert_int_equal(resp_header(&r, "Keep-Alive", v, sizeof v), -1);
+    assert_int_equal(resp_header(&r, "Server", v, sizeof v), -1);
+    assert_int_equal(resp_header(&r, "X-Hop", v, sizeof v), -1);
+    assert_int_equal(resp_header(&r, "X-Request-Id", v, sizeof v), 0); /* the gateway's */
+    http_free(&r);
+    /* Without upstream limits the gateway's own are sent. */
+    assert_int_equal(get_as("GET", "/v1/echo", access, NULL, NULL, &r), 200);
+    assert_int_equal(resp_header(&r, "X-RateLimit-Limit", v, sizeof v), 0);
+    assert_string_equal(v, "2000");
+    assert_int_equal(resp_header(&r, "X-Echo", v, sizeof v), 0);
+    http_free(&r);
+}
+
 static void garbage_upstream_is_502(void **state)
 {
     (void)state;
@@ -864,6 +897,7 @@ int main(void)
         cmocka_unit_test(redis_down_falls_back_to_local_limits),
         cmocka_unit_test(oversized_body_is_413),
         cmocka_unit_test(upstream_down_502_then_breaker_503),
+        cmocka_unit_test(upstream_response_headers_relayed),
         cmocka_unit_test(garbage_upstream_is_502),
         cmocka_unit_test(slow_upstream_is_504_within_timeout),
         cmocka_unit_test(blocked_user_is_403_on_trading_writes),

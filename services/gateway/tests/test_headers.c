@@ -58,6 +58,31 @@ static void keeps_ordinary_headers(void **state)
             fail_msg("%s should be kept", kept[i]);
 }
 
+static void response_headers_filtered(void **state)
+{
+    (void)state;
+    static const char *const kept[] = {
+        "Location", "X-RateLimit-Limit", "Retry-After", "Set-Cookie", "Cache-Control",
+        "ETag",     "Content-Encoding",  "Link"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        if (!gw_response_header_forwardable(kept[i], NULL))
+            fail_msg("%s should be relayed", kept[i]);
+    static const char *const dropped[] = {
+        "Connection", "keep-alive",         "Transfer-Encoding", "TE",           "Trailer",
+        "Upgrade",    "Proxy-Authenticate", "Content-Length",    "Content-Type", "Date",
+        "Server",     "X-Request-Id",       "traceparent",       "Bad Name",     "",
+    };
+    for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
+        if (gw_response_header_forwardable(dropped[i], NULL))
+            fail_msg("%s should not be relayed", dropped[i]);
+    assert_false(gw_response_header_forwardable(NULL, NULL));
+    /* names the upstream's Connection header lists are hop-by-hop too */
+    assert_false(gw_response_header_forwardable("X-Hop", "close, x-hop"));
+    assert_false(gw_response_header_forwardable("X-Hop", " X-Hop "));
+    assert_true(gw_response_header_forwardable("X-Hop", "X-Hopper, close"));
+    assert_true(gw_response_header_forwardable("X-Hop", ""));
+}
+
 static void encodes_path_and_query(void **state)
 {
     (void)state;
@@ -89,6 +114,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(strips_identity_and_hop_by_hop),
         cmocka_unit_test(keeps_ordinary_headers),
+        cmocka_unit_test(response_headers_filtered),
         cmocka_unit_test(encodes_path_and_query),
         cmocka_unit_test(query_respects_cap),
     };
