@@ -302,11 +302,14 @@ char *actions_slack_body(const struct risk_hit *h)
     return body;
 }
 
+const char *actions_label(enum risk_action a)
+{
+    return a == RA_BLOCK ? "block" : a == RA_SIMULATE ? "would_block" : "alert";
+}
+
 void actions_fire(const struct risk_hit *h)
 {
-    const char *label = h->action == RA_BLOCK      ? "block"
-                        : h->action == RA_SIMULATE ? "would_block"
-                                                   : "alert";
+    const char *label = actions_label(h->action);
     cm_counter_add(risk_m.rule_hits, 1, h->rule_id, label);
     if (h->action == RA_SIMULATE)
         cm_warn("risk: would block user %" PRIu64 " (rule %s, simulate): %s", h->user_id,

@@ -66,6 +66,11 @@ void risk_metrics_init(void)
     cm_counter_add(risk_m.users_blocked, 0);
     cm_counter_add(risk_m.webhook_fail, 0);
     cm_counter_add(risk_m.webhook_sent, 0);
+    /* One series per rule of the file at 0, so dashboards and the
+     * recording rules see the family before the first hit. */
+    const struct risk_rules *rules = risk_engine_rules(risk_engine);
+    for (size_t i = 0; rules && i < rules->n; i++)
+        cm_counter_add(risk_m.rule_hits, 0, rules->v[i].id, actions_label(rules->v[i].action));
     const char *res[] = {"applied", "duplicate", "ignored", "malformed"};
     for (size_t i = 0; i < 4; i++)
         cm_counter_add(risk_m.events, 0, res[i]);

@@ -80,6 +80,9 @@ void actions_stop(void);
 /* Called by the consumer thread for each hit, after the engine lock is
  * released. Never blocks on the webhook. */
 void actions_fire(const struct risk_hit *h);
+/* The action label of risk_rule_hits_total: "block", "would_block" or
+ * "alert" (static string). */
+const char *actions_label(enum risk_action a);
 /* Admin unblock: Redis key removed and user.unblocked published. 0 / -1. */
 int actions_unblock(uint64_t user, const char *by);
 /* Slack incoming-webhook body for a hit (caller frees); exposed for tests. */
