@@ -1228,7 +1228,8 @@ static void tx_state(const char *sql, char state[6])
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     snprintf(state, 6, "%s", PQresultStatus(r) == PGRES_COMMAND_OK ? "" : st ? st : "?");
     PQclear(r);
-    PQclear(PQexec(g.db, "ROLLBACK"));
+    if (PQtransactionStatus(g.db) != PQTRANS_IDLE) /* a statement before COMMIT failed */
+        PQclear(PQexec(g.db, "ROLLBACK"));
 }
 
 #define ENTRY(ref) "INSERT INTO journal_entries (kind, ref_id) VALUES ('adjustment', '" ref "')"
