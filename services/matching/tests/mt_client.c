@@ -87,7 +87,9 @@ struct mtc_reader *mtc_reader_open(const char *brokers, const char *const *topic
     char err[256];
     rd_kafka_conf_set(c, "group.id", "mtc-reader", err, sizeof err);
     rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err);
-    rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err);
+    /* the mock broker answers an empty fetch only after this wait, even
+     * when data arrives meanwhile: it is the reader's share of latency */
+    rd_kafka_conf_set(c, "fetch.wait.max.ms", "1", err, sizeof err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
     if (!rk)
         return NULL;
