@@ -898,6 +898,10 @@ static int parse_head(const char *p, size_t n, int is_head_req, struct head *h,
 {
     memset(h, 0, sizeof *h);
     headers_reset(resp);
+    /* The fields take less room than their head: one allocation, not a
+     * chain of doublings. */
+    if (resp->headers.alloc <= n && cm_buf_append(&resp->headers, p, n) == 0)
+        cm_buf_reset(&resp->headers);
     /* "HTTP/1.x SSS[ reason]" */
     if (n < 13 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ')
         return -1;
