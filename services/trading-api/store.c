@@ -338,15 +338,19 @@ static const struct stmt stmts[SQL_COUNT] = {
                                          "ON CONFLICT DO NOTHING) "
                                          "SELECT count(*) FROM a",
                    11},
-    /* The next unpublished rows, counting the attempt in the same
+    /* Marks the previous batch's acknowledged rows ($2) published and
+     * takes the next unpublished rows, counting the attempt, in one
      * statement; attempts as they were before it. Not in id order
      * (RETURNING): store_outbox_fetch sorts. */
     [SQL_OUTBOX_TAKE] = {"trading_outbox_take",
+                         "WITH p AS (UPDATE outbox SET published_at = now() "
+                         "WHERE id = ANY($2::bigint[])) "
                          "UPDATE outbox o SET attempts = o.attempts + 1 FROM "
-                         "(SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id "
-                         "LIMIT $1::int) n WHERE o.id = n.id "
+                         "(SELECT id FROM outbox WHERE published_at IS NULL "
+                         "AND id <> ALL($2::bigint[]) ORDER BY id LIMIT $1::int) n "
+                         "WHERE o.id = n.id "
                          "RETURNING o.id, o.market, o.payload, o.attempts - 1",
-                         1},
+                         2},
     [SQL_OUTBOX_PUBLISHED] = {"trading_outbox_published",
                               "UPDATE outbox SET published_at = now() "
                               "WHERE id = ANY($1::bigint[])",
@@ -797,12 +801,30 @@ static int by_id(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, size_t *n)
+/* "{1,2,3}": ids as a PostgreSQL bigint[] literal (caller frees), or NULL. */
+static char *id_array(const int64_t *ids, size_t n)
+{
+    struct cm_buf b;
+    cm_buf_init(&b, 0);
+    cm_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++)
+        cm_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    cm_buf_puts(&b, "}");
+    size_t len;
+    return cm_buf_detach(&b, &len);
+}
+
+int store_outbox_fetch(struct cm_db_conn *c, int max, const int64_t *published, size_t npublished,
+                       struct outbox_row **rows, size_t *n)
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%d", max);
-    const char *p[] = {lim};
+    char *done = id_array(published, npublished);
+    if (!done)
+        return -1;
+    const char *p[] = {lim, done};
     PGresult *r = run(c, SQL_OUTBOX_TAKE, p);
+    free(done);
     if (!r)
         return -1;
     *n = (size_t)PQntuples(r);
@@ -839,24 +861,18 @@ int store_outbox_mark(struct cm_db_conn *c, const int64_t *ids, size_t n, enum o
 {
     if (n == 0)
         return 0;
-
-    struct cm_buf b;
-    cm_buf_init(&b, 0);
-    cm_buf_puts(&b, "{");
-    for (size_t i = 0; i < n; i++)
-        cm_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
-    cm_buf_puts(&b, "}");
-    const char *p[] = {b.data};
+    char *arr = id_array(ids, n);
+    const char *p[] = {arr};
     int rc = -1;
-    if (b.data && m == MARK_PUBLISHED) {
+    if (arr && m == MARK_PUBLISHED) {
         PGresult *r = run(c, SQL_OUTBOX_PUBLISHED, p);
         rc = r ? 0 : -1;
         PQclear(r);
-    } else if (b.data) {
+    } else if (arr) {
         rc = cm_db_exec(c, "UPDATE outbox SET attempts = 0 WHERE id = ANY($1::bigint[])", 1, p,
                         NULL);
     }
-    cm_buf_release(&b);
+    free(arr);
     return rc;
 }
 

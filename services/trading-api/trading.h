@@ -226,11 +226,13 @@ struct outbox_row {
     char market[32];
     char *payload; /* owned (store_outbox_free) */
 };
-/* Up to max unpublished rows in id order, each with its attempt counted
- * (committed) in the same statement; attempts in the row as they were
- * before. 0 with *rows (caller frees with store_outbox_free) and *n, or
- * -1. */
-int store_outbox_fetch(struct cm_db_conn *c, int max, struct outbox_row **rows, size_t *n);
+/* Marks published[0..npublished) published (acknowledged earlier) and
+ * takes up to max unpublished rows in id order, each with its attempt
+ * counted, all in one statement (committed); attempts in the rows as they
+ * were before. 0 with *rows (caller frees with store_outbox_free) and *n,
+ * or -1 (nothing marked). */
+int store_outbox_fetch(struct cm_db_conn *c, int max, const int64_t *published, size_t npublished,
+                       struct outbox_row **rows, size_t *n);
 void store_outbox_free(struct outbox_row *rows, size_t n);
 enum outbox_mark {
     MARK_PUBLISHED, /* acknowledged by the broker */
