@@ -30,9 +30,9 @@ int mt_config_load(struct mt_config *c)
     c->database_url = cm_config_url(&cfg, "DATABASE_URL", NULL, "postgres://,postgresql://");
     c->brokers = cm_config_string(&cfg, "KAFKA_BROKERS", NULL);
     c->kafka_props = cm_config_string(&cfg, "KAFKA_PROPS", "");
-    int64_t linger = cm_config_int(&cfg, "MATCHING_LINGER_MS", "1", 0, 1000);
-    int64_t fetch_wait = cm_config_int(&cfg, "MATCHING_FETCH_WAIT_MS", "10", 1, 500);
-    int64_t in_flight = cm_config_int(&cfg, "MATCHING_MAX_IN_FLIGHT", "1", 1, 5);
+    int64_t linger = cm_config_int(&cfg, "MATCHING_LINGER_MS", "0", 0, 1000);
+    int64_t fetch_wait = cm_config_int(&cfg, "MATCHING_FETCH_WAIT_MS", "2", 1, 500);
+    int64_t in_flight = cm_config_int(&cfg, "MATCHING_MAX_IN_FLIGHT", "5", 1, 5);
     c->group = cm_config_string(&cfg, "MATCHING_GROUP", "matching");
     /* "" = partitions from the consumer group; "all" or "0,3" = this
      * process owns them outright (no join: restart resumes at once). */
@@ -56,14 +56,13 @@ int mt_config_load(struct mt_config *c)
         cm_config_enum(&cfg, "MATCHING_CRASH_POINT", "none", "none|applied|produced|snapshot");
     c->crash_after = cm_config_int(&cfg, "MATCHING_CRASH_AFTER", "1", 1, INT64_MAX);
     /* Our latency defaults first, so KAFKA_PROPS can still override them.
-     * max.in.flight=1: we wait for every batch's deliveries anyway, and
-     * with pipelined requests to several partitions of one broker
-     * librdkafka 2.0.2 + the mock broker answer ~40 ms late (measured:
-     * 40 ms vs 1.5 ms per batch over 4 partitions). fetch.wait.max.ms:
-     * an idle consumer's parked fetch is not woken by new data on the
-     * mock, so the first command after a pause waited up to the 500 ms
-     * default. (The producer ignores the consumer property, and vice
-     * versa.) */
+     * linger 0 + 5 requests in flight: a batch goes out at once and its
+     * partitions' requests overlap (that used to cost ~40 ms per request
+     * on devkafka, a Nagle stall fixed with TCP_NODELAY on both sides;
+     * quiet bench: p50 3.7 vs 8.8 ms, throughput 129k vs 117k cmd/s).
+     * fetch.wait.max.ms 2: the mock broker answers an empty fetch only
+     * after the full wait, even when data arrives meanwhile. (The producer
+     * ignores the consumer property, and vice versa.) */
     int n = snprintf(c->props, sizeof c->props,
                      "linger.ms=%lld;max.in.flight=%lld;fetch.wait.max.ms=%lld%s%s",
                      (long long)linger, (long long)in_flight, (long long)fetch_wait,
