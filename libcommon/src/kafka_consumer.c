@@ -422,6 +422,12 @@ static void refresh_lag(struct cm_kafka_consumer *c)
                                                                   &lo, &hi, 200)
                                : rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition,
                                                                 &lo, &hi);
+            /* Nothing cached for this partition (no fetch answered with
+             * its watermarks yet): ask, or a value set while paused would
+             * stay on the gauge. */
+            if (!c->paused && (rc != 0 || hi < 0))
+                rc = rd_kafka_query_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi,
+                                                      200);
             if (rc != 0 || hi < 0)
                 continue;
             int64_t pos = tp->offset >= 0 ? tp->offset : lo;
