@@ -874,17 +874,17 @@ struct head {
     uint64_t length;
 };
 
-static int token_in(const char *v, const char *tok)
+int cm_http_header_has_token(const char *list, const char *token)
 {
-    size_t tl = strlen(tok);
-    for (const char *p = v; *p;) {
+    size_t tl = token ? strlen(token) : 0;
+    for (const char *p = list; tl && p && *p;) {
         while (*p == ' ' || *p == '\t' || *p == ',')
             p++;
         size_t n = strcspn(p, ",");
         size_t m = n;
         while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
             m--;
-        if (m == tl && strncasecmp(p, tok, tl) == 0)
+        if (m == tl && strncasecmp(p, token, tl) == 0)
             return 1;
         p += n;
     }
@@ -953,8 +953,8 @@ static int parse_head(const char *p, size_t n, int is_head_req, struct head *h,
             else
                 other_te = 1;
         } else if (strcasecmp(name, "Connection") == 0) {
-            conn_close |= token_in(value, "close");
-            conn_keep |= token_in(value, "keep-alive");
+            conn_close |= cm_http_header_has_token(value, "close");
+            conn_keep |= cm_http_header_has_token(value, "keep-alive");
         }
         line = nl + 1;
     }

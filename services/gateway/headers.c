@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "gateway.h"
+#include "common/http_client.h"
 #include "common/banned.h"
 
 /* Exact names never forwarded (case-insensitive). Hop-by-hop headers
@@ -42,6 +43,17 @@ static const char *const dropped_prefixes[] = {
     "X-User-", "X-Internal-", "X-Forwarded-", "X-Gateway-", "X-Auth-",
 };
 
+/* A header name is a token; anything else cannot be re-sent safely. */
+static int token_name(const char *name)
+{
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || c == ':')
+            return 0;
+    }
+    return 1;
+}
+
 int gw_header_forwardable(const char *name)
 {
     if (!name || !*name)
@@ -52,13 +64,7 @@ int gw_header_forwardable(const char *name)
     for (size_t i = 0; i < sizeof dropped_prefixes / sizeof dropped_prefixes[0]; i++)
         if (strncasecmp(name, dropped_prefixes[i], strlen(dropped_prefixes[i])) == 0)
             return 0;
-    /* A header name is a token; anything else cannot be re-sent safely. */
-    for (const char *p = name; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || c == ':')
-            return 0;
-    }
-    return 1;
+    return token_name(name);
 }
 
 static int unreserved(unsigned char c)
@@ -91,24 +97,6 @@ static const char *const response_dropped[] = {
     "X-Request-Id",      "traceparent", "tracestate",
 };
 
-/* 1 when name is one of the comma-separated tokens of list. */
-static int listed(const char *list, const char *name)
-{
-    size_t nl = strlen(name);
-    for (const char *p = list; p && *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ",");
-        size_t m = n;
-        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
-            m--;
-        if (m == nl && m > 0 && strncasecmp(p, name, nl) == 0)
-            return 1;
-        p += n;
-    }
-    return 0;
-}
-
 int gw_response_header_forwardable(const char *name, const char *connection)
 {
     if (!name || !*name)
@@ -116,14 +104,9 @@ int gw_response_header_forwardable(const char *name, const char *connection)
     for (size_t i = 0; i < sizeof response_dropped / sizeof response_dropped[0]; i++)
         if (strcasecmp(name, response_dropped[i]) == 0)
             return 0;
-    if (listed(connection, name))
+    if (cm_http_header_has_token(connection, name))
         return 0;
-    for (const char *p = name; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f || c == ':')
-            return 0;
-    }
-    return 1;
+    return token_name(name);
 }
 
 int gw_path_append(struct cm_buf *b, const char *path)

@@ -145,6 +145,11 @@ void cm_http_response_release(struct cm_http_response *resp);
 /* The first response header called name (any case), or NULL. Borrowed:
  * valid until cm_http_response_release. */
 const char *cm_http_response_header(const struct cm_http_response *resp, const char *name);
+
+/* 1 when token is one of the comma-separated elements of a header value
+ * such as Connection ("keep-alive, Upgrade"), case-insensitively; 0 for
+ * NULL or empty arguments. */
+int cm_http_header_has_token(const char *list, const char *token);
 /* Calls fn for each response header in order (name and value borrowed as
  * above) until fn returns non-zero. Returns the number of calls. */
 int cm_http_response_foreach_header(const struct cm_http_response *resp,
