@@ -96,6 +96,13 @@ lab_env() {
     LAB_DIR=$WORK envsubst <"services/$1/lab.env" | grep -E '^[A-Z_][A-Z0-9_]*=[^ ]*$' || true
 }
 
+# Experiments: TRADING_BENCH_ENV_<name> (dashes as underscores), e.g.
+# TRADING_BENCH_ENV_gateway="HTTP_THREADS=64", adds settings to one service.
+extra_env() {
+    local v="TRADING_BENCH_ENV_${1//-/_}"
+    echo "${!v:-}"
+}
+
 # start NAME VAR ENV...: runs $BIN/NAME with ENV on a free port until
 # /readyz answers and sets VAR to the port (another process may take a free
 # port before the bind: up to 3 ports are tried).
@@ -105,7 +112,8 @@ start() {
     for _ in 1 2 3; do
         port=$(free_port)
         # shellcheck disable=SC2046 # one KEY=VALUE word per line
-        env PORT="$port" "${COMMON[@]}" $(lab_env "$name") "$@" "$BIN/$name" >"$WORK/$name.log" 2>&1 &
+        env PORT="$port" "${COMMON[@]}" $(lab_env "$name") "$@" $(extra_env "$name") \
+            "$BIN/$name" >"$WORK/$name.log" 2>&1 &
         pid=$!
         if _infra_wait 30 curl -sf "http://127.0.0.1:$port/readyz"; then
             PIDS+=("$pid")
@@ -204,11 +212,28 @@ TRADING_LOAD_USERS=$WORK/users.gw "$LOAD" "$GPORT" 200 1 8 warm >/dev/null 2>&1 
 
 MARK=$(marks)
 CPU0=$(cpu_snapshot)
-OUT=$(TRADING_LOAD_USERS=$WORK/users.gw TRADING_LOAD_USERS_PER_CONN=$UPC \
+OUT=$(TRADING_LOAD_USERS=$WORK/users.gw TRADING_LOAD_USERS_PER_CONN=$UPC TRADING_LOAD_TRACE=$WORK/post.trace \
     "$LOAD" "$GPORT" "$RATE" "$SECONDS_" "$CONNS" run) || true
 LA=$(loadavg)
 echo "# CPU per order: $(cpu_report "$CPU0" "$(cpu_snapshot)" "$(field sent "$OUT")")" >&2
 echo "# order_post via gateway: $OUT (target $RATE/s, $CONNS users/connections, ${SECONDS_}s; load average $LA, $(nproc) cores)" >&2
+# Where the tail is: the 100 ms windows (by due time) holding the most
+# requests slower than 10 ms; a tail made of a few stalls looks different
+# from one spread over the whole run.
+python3 - "$WORK/post.trace" <<'PY' >&2 || true
+import sys
+w = {}
+slow = 0
+for line in open(sys.argv[1]):
+    due, lat = map(float, line.split())
+    if lat > 10:
+        slow += 1
+        b = int(due // 100)
+        w[b] = max(w.get(b, (0, 0))[0], lat), w.get(b, (0, 0))[1] + 1
+top = sorted(w.items(), key=lambda kv: -kv[1][1])[:6]
+print("# requests over 10 ms: %d, in %d of the 100 ms windows; worst windows (start s: count, max ms): %s" % (
+    slow, len(w), ", ".join("%.1f: %d, %.0f" % (b / 10, c, m) for b, (m, c) in sorted(top))))
+PY
 echo "# per hop (access logs; duration inside each service):" >&2
 read -r mg mt mr mw <<<"$MARK"
 for s in "gateway:/v1/orders:$mg" "trading-api:/v1/orders:$mt" "risk:/v1/pretrade:$mr" "wallet:/internal/holds:$mw"; do

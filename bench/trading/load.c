@@ -24,7 +24,8 @@
  * read model must be running).
  *
  * Prints: "sent N ok N errors N rate R p50 X p90 X p99 X max X" (ms) and,
- * with TRADING_LOAD_IDS=path, the accepted order ids one a line.
+ * with TRADING_LOAD_IDS=path, the accepted order ids one a line; with
+ * TRADING_LOAD_TRACE=path, "due_ms latency_ms" of every POST.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -350,6 +351,15 @@ int main(int argc, char **argv)
     }
     if (ids)
         fclose(ids);
+    /* TRADING_LOAD_TRACE=path: "due_ms latency_ms" per request (POST
+     * mode), to see when in the run the slow ones were due. */
+    const char *trace_path = getenv("TRADING_LOAD_TRACE");
+    FILE *trace = trace_path && !trade_mode ? fopen(trace_path, "w") : NULL;
+    for (int k = 0; trace && k < conns; k++)
+        for (size_t i = 0; i < w[k].n; i++)
+            fprintf(trace, "%.3f %.3f\n", ((double)i * conns + k) * 1000.0 / rate, w[k].lat[i]);
+    if (trace)
+        fclose(trace);
     qsort(all, n, sizeof *all, cmp);
 #define PCT(p) (n ? all[(size_t)((double)(n - 1) * (p))] : 0.0)
     n = trade_mode ? m : n; /* trade mode records successes only */
