@@ -86,6 +86,7 @@ static void write_routes(const char *path)
         "2000}},"
         " \"tight\":{\"user\":{\"rate\":2,\"burst\":3},\"ip\":{\"rate\":1000,\"burst\":2000}},"
         " \"leased\":{\"user\":{\"rate\":0.001,\"burst\":10},\"lease\":4},"
+        " \"leasedblock\":{\"user\":{\"rate\":1000,\"burst\":2000},\"lease\":10},"
         " \"auth\":{\"ip\":{\"rate\":1000,\"burst\":2000}}},"
         "\"routes\":["
         " {\"prefix\":\"/v1/echo\",\"upstream\":\"echo\",\"timeout_ms\":3000},"
@@ -94,6 +95,8 @@ static void write_routes(const char *path)
         " {\"prefix\":\"/v1/stream\",\"upstream\":\"echo\",\"rewrite\":\"/"
         "events\",\"stream\":true},"
         " {\"prefix\":\"/v1/leased\",\"upstream\":\"echo\",\"rate_limit\":\"leased\"},"
+        " {\"prefix\":\"/v1/leasedorders\",\"upstream\":\"echo\",\"rate_limit\":\"leasedblock\","
+        "  \"block_check\":true},"
         " {\"prefix\":\"/v1/down\",\"upstream\":\"down\",\"timeout_ms\":1000},"
         " {\"prefix\":\"/v1/garbage\",\"upstream\":\"garbage\",\"timeout_ms\":1000},"
         " {\"prefix\":\"/v1/slow\",\"upstream\":\"slow\",\"rewrite\":\"/slow\",\"timeout_ms\":300},"
@@ -767,6 +770,36 @@ static void blocked_user_is_403_on_trading_writes(void **state)
     cm_redis_close(redis);
 }
 
+/* A route with leases and a block check: tokens come from the lease, yet
+ * a block set in the middle of a lease refuses the very next write. */
+static void blocks_apply_while_tokens_are_leased(void **state)
+{
+    (void)state;
+    char uid[32], access[1024];
+    new_user("leaseblock", uid, access);
+    struct http_resp r;
+    assert_int_equal(get_as("POST", "/v1/leasedorders", access, NULL, "{}", &r), 201);
+    http_free(&r); /* leased 10, spent 1 */
+    struct cm_redis_config rc = {.url = env_redis};
+    char err[128], key[64];
+    struct cm_redis *redis = cm_redis_open(&rc, err, sizeof err);
+    assert_non_null(redis);
+    snprintf(key, sizeof key, "risk:blocked:%s", uid);
+    assert_int_equal(cm_redis_set(redis, key, "velocity", 8, 60000), 0);
+    assert_int_equal(get_as("POST", "/v1/leasedorders", access, NULL, "{}", &r), 403);
+    cJSON *j = http_json(&r);
+    assert_string_equal(error_code(j), "account_blocked");
+    cJSON_Delete(j);
+    http_free(&r);
+    assert_int_equal(cm_redis_del(redis, key), 1);
+    assert_int_equal(get_as("POST", "/v1/leasedorders", access, NULL, "{}", &r), 201);
+    char v[32];
+    assert_int_equal(resp_header(&r, "X-RateLimit-Limit", v, sizeof v), 0);
+    assert_string_equal(v, "2000");
+    http_free(&r);
+    cm_redis_close(redis);
+}
+
 static void event_streams_are_relayed(void **state)
 {
     (void)state;
@@ -901,6 +934,7 @@ int main(void)
         cmocka_unit_test(garbage_upstream_is_502),
         cmocka_unit_test(slow_upstream_is_504_within_timeout),
         cmocka_unit_test(blocked_user_is_403_on_trading_writes),
+        cmocka_unit_test(blocks_apply_while_tokens_are_leased),
         cmocka_unit_test(event_streams_are_relayed),
         cmocka_unit_test(es256_tokens_and_jwks),
         cmocka_unit_test(bad_config_exits_2),
