@@ -5,6 +5,12 @@
  * A crash after publishing repeats an event (at least once); consumers
  * deduplicate by its id ("wal-<outbox id>"). One relay at a time across
  * replicas (advisory lock).
+ *
+ * The relay polls every OUTBOX_POLL_INTERVAL, and at once when woken by a
+ * change whose event should not wait (a release, a withdrawal step);
+ * hold.placed leaves with the periodic poll. Each poll is BEGIN, one
+ * prepared statement taking the lock and reading the rows from the
+ * low-water mark on, one marking them sent, COMMIT (store.c).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -28,6 +34,7 @@ static struct {
     pthread_cond_t cv;
     int stop, wake;
     struct cm_kafka_producer *producer;
+    struct outbox_mark mark; /* the relay thread's */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static size_t publish(void *ctx, struct outbox_row *rows, size_t n)
@@ -68,7 +75,7 @@ static void *relay(void *arg)
         pthread_mutex_unlock(&g.mu);
         if (stop)
             break;
-        int n = store_outbox_relay(BATCH, publish, NULL);
+        int n = store_outbox_relay(&g.mark, BATCH, publish, NULL);
         if (n == BATCH)
             continue;
         pthread_mutex_lock(&g.mu);

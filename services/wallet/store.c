@@ -380,6 +380,7 @@ struct settle_ctx {
     const struct order_event *ev;
     size_t ne;
     size_t applied, dups;
+    size_t released; /* holds released (each wrote a hold.released outbox row) */
     int poison;
 };
 
@@ -388,7 +389,7 @@ struct settle_ctx {
 static int settle_tx(struct cm_db_conn *c, void *arg)
 {
     struct settle_ctx *x = arg;
-    x->applied = x->dups = 0;
+    x->applied = x->dups = x->released = 0;
     x->poison = 0;
     int rc = -1;
     struct cm_buf b[NBUF];
@@ -632,11 +633,17 @@ static int settle_tx(struct cm_db_conn *c, void *arg)
             goto out;
         PQclear(res);
         res = NULL;
+        if (e->end_reason)
+            x->released++; /* may have released (an upper bound) */
     }
     if (nh > 0) {
         const char *pr[1] = {b[7].data};
-        if (cm_db_exec(c, "SELECT wallet_release_closed($1::text[])", 1, pr, NULL) < 0)
+        res = cm_db_query(c, "SELECT wallet_release_closed($1::text[])", 1, pr);
+        if (!res)
             goto out;
+        x->released += (size_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        res = NULL;
     }
     rc = 0;
 out:
@@ -658,7 +665,7 @@ out:
 }
 
 int store_settle(const struct trade *t, size_t nt, const struct order_event *ev, size_t ne,
-                 size_t *applied, size_t *dups)
+                 size_t *applied, size_t *dups, size_t *released)
 {
     struct settle_ctx x = {.t = t, .nt = nt, .ev = ev, .ne = ne};
     struct cm_db_error err;
@@ -673,6 +680,7 @@ int store_settle(const struct trade *t, size_t nt, const struct order_event *ev,
     }
     *applied = x.applied;
     *dups = x.dups;
+    *released = x.released;
     return STORE_OK;
 }
 
@@ -804,34 +812,44 @@ int store_mark_hold_seen(const char *hold)
 /* ---- outbox */
 
 struct relay_ctx {
+    const struct outbox_mark *m;
     size_t max;
     outbox_publish_fn fn;
     void *ctx;
     int marked;
+    int locked;
+    uint64_t horizon; /* xmin of the poll's snapshot */
+    int64_t bound;    /* lowest id possibly unsent after this poll (INT64_MAX: none) */
+    int have_pair;    /* the marking transaction's (last id, xid) */
+    int64_t pair_last;
+    uint64_t pair_xid;
 };
 
 static int relay_tx(struct cm_db_conn *c, void *arg)
 {
     struct relay_ctx *x = arg;
-    x->marked = 0;
-    PGresult *res =
-        cm_db_query(c, "SELECT pg_try_advisory_xact_lock(hashtext('wallet.outbox'))", 0, NULL);
-    if (!res)
-        return -1;
-    int locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (!locked)
-        return 0;
-    char m[24];
+    x->marked = x->locked = x->have_pair = 0;
+    char from[24], m[24];
+    I64(from, x->m->from);
     I64(m, (int64_t)x->max);
-    const char *p[1] = {m};
-    res = cm_db_query(c,
-                      "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL"
-                      " ORDER BY id LIMIT $1::int",
-                      1, p);
+    const char *p[2] = {from, m};
+    /* Lock and rows in one round trip (migration 009). */
+    PGresult *res = cm_db_query_prepared(c, "wallet_outbox_poll",
+                                         "SELECT horizon::text, id, topic, key, payload FROM "
+                                         "wallet_outbox_poll($1::bigint, $2::int)",
+                                         2, p);
     if (!res)
         return -1;
     int n = PQntuples(res);
+    if (n == 0) { /* another replica's relay holds the lock */
+        PQclear(res);
+        return 0;
+    }
+    x->locked = 1;
+    x->horizon = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    if (PQgetisnull(res, 0, 1))
+        n = 0;
+    x->bound = INT64_MAX;
     if (n == 0) {
         PQclear(res);
         return 0;
@@ -842,12 +860,18 @@ static int relay_tx(struct cm_db_conn *c, void *arg)
         return -1;
     }
     for (int r = 0; r < n; r++) {
-        rows[r].id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-        snprintf(rows[r].topic, sizeof rows[r].topic, "%s", PQgetvalue(res, r, 1));
-        snprintf(rows[r].key, sizeof rows[r].key, "%s", PQgetvalue(res, r, 2));
-        rows[r].payload = PQgetvalue(res, r, 3);
+        rows[r].id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        snprintf(rows[r].topic, sizeof rows[r].topic, "%s", PQgetvalue(res, r, 2));
+        snprintf(rows[r].key, sizeof rows[r].key, "%s", PQgetvalue(res, r, 3));
+        rows[r].payload = PQgetvalue(res, r, 4);
     }
     size_t done = x->fn(x->ctx, rows, (size_t)n);
+    /* Rows past the limit were not read: the first of them is above the
+     * last row returned. */
+    if (done < (size_t)n)
+        x->bound = rows[done].id;
+    else if ((size_t)n >= x->max)
+        x->bound = rows[n - 1].id + 1;
     int rc = 0;
     if (done > 0) {
         struct cm_buf ids;
@@ -856,21 +880,59 @@ static int relay_tx(struct cm_db_conn *c, void *arg)
             arr_i64(&ids, rows[i].id, i == 0);
         arr_end(&ids, 0);
         const char *pm[1] = {ids.data};
-        long aff = 0;
-        rc = cm_db_exec(c, "UPDATE outbox SET sent_at = now() WHERE id = ANY ($1::bigint[])", 1, pm,
-                        &aff);
+        PGresult *mr = cm_db_query_prepared(
+            c, "wallet_outbox_mark",
+            "SELECT marked, last_id, relay_xid::text FROM wallet_outbox_mark($1::bigint[])", 1, pm);
         cm_buf_release(&ids);
-        x->marked = (int)aff;
+        if (!mr || PQntuples(mr) != 1) {
+            rc = -1;
+        } else {
+            x->marked = (int)strtol(PQgetvalue(mr, 0, 0), NULL, 10);
+            if (!PQgetisnull(mr, 0, 1) && !PQgetisnull(mr, 0, 2)) {
+                x->have_pair = 1;
+                x->pair_last = strtoll(PQgetvalue(mr, 0, 1), NULL, 10);
+                x->pair_xid = strtoull(PQgetvalue(mr, 0, 2), NULL, 10);
+            }
+        }
+        PQclear(mr);
     }
     free(rows);
     PQclear(res);
     return rc;
 }
 
-int store_outbox_relay(size_t max, outbox_publish_fn fn, void *ctx)
+/* After a committed poll: every pair whose transaction ended before the
+ * poll's snapshot settles the ids up to its last_id (all visible to the
+ * poll, hence returned unless the limit cut them off: bound). */
+static void mark_advance(struct outbox_mark *m, const struct relay_ctx *x)
 {
-    struct relay_ctx x = {.max = max, .fn = fn, .ctx = ctx};
+    size_t k = 0;
+    while (k < m->npairs && m->pairs[k].xid < x->horizon)
+        k++;
+    if (k > 0) {
+        int64_t settled = m->pairs[k - 1].last_id + 1;
+        if (settled > x->bound)
+            settled = x->bound;
+        if (settled > m->from)
+            m->from = settled;
+        memmove(m->pairs, m->pairs + k, (m->npairs - k) * sizeof m->pairs[0]);
+        m->npairs -= k;
+    }
+    if (x->have_pair) {
+        /* Full (a long transaction holds the horizon back): the newest
+         * pair replaces the last one; the older ones settle first. */
+        size_t at = m->npairs < OUTBOX_PAIRS ? m->npairs++ : OUTBOX_PAIRS - 1;
+        m->pairs[at].last_id = x->pair_last;
+        m->pairs[at].xid = x->pair_xid;
+    }
+}
+
+int store_outbox_relay(struct outbox_mark *m, size_t max, outbox_publish_fn fn, void *ctx)
+{
+    struct relay_ctx x = {.m = m, .max = max, .fn = fn, .ctx = ctx};
     if (cm_db_tx(g_pool, relay_tx, &x, 0, NULL) != 0)
         return -1;
+    if (x.locked)
+        mark_advance(m, &x);
     return x.marked;
 }

@@ -45,10 +45,11 @@ int store_withdrawal_json(const char *id, const char *user, char **json);
 /* Settlement: applies trades then order events in one transaction, each at
  * most once (processed_events). STORE_OK with counts, STORE_POISON when a
  * trade or event cannot apply (missing/short hold, bad account): nothing
- * was written and the caller retries them one by one, STORE_ERR. The
- * counts are of trades only. */
+ * was written and the caller retries them one by one, STORE_ERR. applied
+ * and dups count trades only; released counts the holds released (0: the
+ * batch wrote no outbox row, the relay need not be woken). */
 int store_settle(const struct trade *t, size_t nt, const struct order_event *ev, size_t ne,
-                 size_t *applied, size_t *dups);
+                 size_t *applied, size_t *dups, size_t *released);
 /* Records an event that can never apply (outcome 'rejected'); 0 / -1. */
 int store_reject_event(const char *event_id, const char *kind);
 
@@ -77,8 +78,28 @@ int store_tick_deposits(int max, int *credited);
 int store_stranded_holds(int64_t age_ms, char ids[][ID_MAX + 1], size_t max, size_t *n);
 int store_mark_hold_seen(const char *hold);
 
-/* Outbox relay: runs fn over the oldest unsent rows under an advisory lock
- * and marks the first *delivered as sent. Rows marked, or -1. */
+/* Outbox relay: under the relay's advisory lock, runs fn over the oldest
+ * unsent rows from m->from on and marks the first *delivered as sent.
+ * Rows marked (0 also when another replica holds the lock), or -1.
+ *
+ * m is the relay's low-water mark (migrations/009_outbox_low_water.sql):
+ * every outbox row below m->from that will ever commit is sent, so a poll
+ * never walks the dead index entries sent rows leave behind. It moves
+ * only past ids whose writers have provably ended, so a row whose id was
+ * drawn early but that commits late is still found. Start it zeroed (one
+ * full walk); owned by the single relay thread. */
+#define OUTBOX_PAIRS 32
+struct outbox_mark {
+    int64_t from;
+    /* (last outbox id drawn, then the marking transaction's id), oldest
+     * first: ids up to last_id are settled once that transaction id is
+     * below a poll's snapshot xmin. */
+    struct {
+        int64_t last_id;
+        uint64_t xid;
+    } pairs[OUTBOX_PAIRS];
+    size_t npairs;
+};
 struct outbox_row {
     int64_t id;
     char topic[128];
@@ -86,6 +107,6 @@ struct outbox_row {
     char *payload;
 };
 typedef size_t (*outbox_publish_fn)(void *ctx, struct outbox_row *rows, size_t n);
-int store_outbox_relay(size_t max, outbox_publish_fn fn, void *ctx);
+int store_outbox_relay(struct outbox_mark *m, size_t max, outbox_publish_fn fn, void *ctx);
 
 #endif
