@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "http_internal.h"
 #include "common/banned.h"
 
 static struct {
@@ -57,21 +57,22 @@ const char *cm_trace_current_span(void)
     return cur_span;
 }
 
+/* The thread's xoshiro generator (seeded once from getrandom): ids must be
+ * unique, not secret, and a getrandom(2) per outbound call showed up in
+ * every hop's system time. */
 void cm_trace_random_hex(char *out, int nbytes)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char b[32];
     if (nbytes > 32)
         nbytes = 32;
-    if (getrandom(b, (size_t)nbytes, 0) != nbytes)
-        for (int i = 0; i < nbytes; i++) /* getrandom(2) does not fail for <= 256 bytes */
-            b[i] = (unsigned char)rand();
-    b[nbytes - 1] |= 1; /* never the invalid all-zero id */
-    for (int i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
+    if (nbytes < 1) {
+        out[0] = '\0';
+        return;
     }
-    out[2 * nbytes] = '\0';
+    http_random_hex(out, (size_t)nbytes);
+    /* never the invalid all-zero id: the last nibble is odd */
+    static const char odd[] = "1133557799bbddff";
+    char c = out[2 * nbytes - 1];
+    out[2 * nbytes - 1] = odd[c <= '9' ? c - '0' : c - 'a' + 10];
 }
 
 int64_t cm_trace_now_unix_ns(void)

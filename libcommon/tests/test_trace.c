@@ -134,6 +134,25 @@ static cJSON *span_named(const char *name)
     return found;
 }
 
+/* Span and trace ids: lowercase hex of the asked length, never all zero
+ * (the last nibble is odd), different on every call. */
+static void random_ids_are_hex_nonzero_and_fresh(void **state)
+{
+    (void)state;
+    char a[65], b[65];
+    for (int n = 1; n <= 32; n++) {
+        cm_trace_random_hex(a, n);
+        cm_trace_random_hex(b, n);
+        assert_int_equal(strlen(a), (size_t)(2 * n));
+        assert_int_equal(strspn(a, "0123456789abcdef"), (size_t)(2 * n));
+        assert_non_null(strchr("13579bdf", a[2 * n - 1]));
+        if (n >= 4)
+            assert_string_not_equal(a, b);
+    }
+    cm_trace_random_hex(a, 40); /* capped at 32 bytes */
+    assert_int_equal(strlen(a), 64);
+}
+
 static void server_and_client_spans_form_one_trace(void **state)
 {
     (void)state;
@@ -219,6 +238,7 @@ static void collector_errors_are_counted_not_retried(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(random_ids_are_hex_nonzero_and_fresh),
         cmocka_unit_test(server_and_client_spans_form_one_trace),
         cmocka_unit_test(full_queue_drops_without_blocking),
         cmocka_unit_test(collector_errors_are_counted_not_retried),
