@@ -2,9 +2,10 @@
  * Settlement: one consumer (group WALLET_CONSUMER_GROUP) on exchange.trades
  * and exchange.orders.events. Messages are gathered into a batch (up to
  * SETTLE_BATCH, or whatever arrived by the time the consumer has nothing
- * more) and applied in one transaction by store_settle(): every event id
- * is recorded in processed_events with its postings, so redelivery after
- * a crash changes nothing. Offsets are committed only after the batch
+ * more) and applied in one transaction by store_settle(): every trade and
+ * order end event id is recorded in processed_events with its effects, so
+ * redelivery after a crash changes nothing (order.accepted and
+ * partially_filled only mark the hold seen, idempotent by itself). Offsets are committed only after the batch
  * committed; the rebalance hook flushes the batch before partitions go.
  *
  * A batch that cannot apply (a trade whose hold is missing or too small,

@@ -43,7 +43,8 @@ int store_deposits_json(const char *user, int64_t before, int limit, char **json
 int store_withdrawal_json(const char *id, const char *user, char **json);
 
 /* Settlement: applies trades then order events in one transaction, each at
- * most once (processed_events). STORE_OK with counts, STORE_POISON when a
+ * most once (trades and order end events through processed_events; the
+ * other order events only mark holds seen, idempotent). STORE_OK with counts, STORE_POISON when a
  * trade or event cannot apply (missing/short hold, bad account): nothing
  * was written and the caller retries them one by one, STORE_ERR. applied
  * and dups count trades only; released counts the holds released (0: the

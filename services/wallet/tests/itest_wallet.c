@@ -975,6 +975,303 @@ static void test_outbox_late_commit(void **state)
                      0);
 }
 
+/* ---- order events in batches */
+
+/* One holds fixture per prefix (owner 4201 for "a", 4202 for "b"); the
+ * events below exercise every case of a batch. */
+static const char *const batch_setup =
+    "INSERT INTO accounts (owner, asset, available, held) VALUES ('@O', 'USDT', 0, 700);"
+    "INSERT INTO holds (hold_id, user_id, asset, amount, remaining, consumed, expected, status,"
+    " purpose, ref_id, seen, end_reason) VALUES"
+    " ('@-h1', '@O', 'USDT', 100, 70, 30, NULL, 'active', 'order', 'x', false, NULL),"
+    " ('@-h2', '@O', 'USDT', 100, 80, 20, NULL, 'active', 'order', 'x', false, NULL),"
+    " ('@-h3', '@O', 'USDT', 100, 100, 0, NULL, 'active', 'order', 'x', true, NULL),"
+    " ('@-h4', '@O', 'USDT', 100, 100, 0, NULL, 'active', 'order', 'x', true, NULL),"
+    " ('@-h5', '@O', 'USDT', 100, 90, 10, NULL, 'active', 'order', 'x', true, NULL),"
+    " ('@-h6', '@O', 'USDT', 100, 60, 40, 40, 'closing', 'order', 'x', true, 'order_filled'),"
+    " ('@-h7', '@O', 'USDT', 100, 100, 0, NULL, 'active', 'order', 'x', false, NULL),"
+    " ('@-h9', '@O', 'USDT', 100, 100, 0, NULL, 'active', 'order', 'x', false, NULL);"
+    /* h4's end event was processed by an earlier batch (redelivery). */
+    "INSERT INTO processed_events (event_id, kind) VALUES ('@:e4', 'order.filled');";
+
+/* id, type, order, expected, reason: accepted then filled of one order
+ * (h1), accepted then cancelled before its trades (h2), one end event twice
+ * (h3), a redelivered one (h4), two end events of one order (h5), an
+ * accepted alone (h7), a rejected place (h9, first: releases follow the
+ * events' order, not the holds'). h6 is closing and completed by this
+ * batch's trades. */
+static const char *const batch_events[][5] = {
+    {"e9", "order.rejected", "h9", "0", "order_rejected"},
+    {"e1a", "order.accepted", "h1", "0", NULL},
+    {"e1b", "order.filled", "h1", "30", "order_filled"},
+    {"e2a", "order.accepted", "h2", "0", NULL},
+    {"e2b", "order.cancelled", "h2", "50", "order_cancelled"},
+    {"e3", "order.filled", "h3", "0", "order_filled"},
+    {"e3", "order.filled", "h3", "0", "order_filled"},
+    {"e4", "order.filled", "h4", "0", "order_filled"},
+    {"e5a", "order.cancelled", "h5", "10", "order_cancelled"},
+    {"e5b", "order.expired", "h5", "0", "order_expired"},
+    {"e7", "order.accepted", "h7", "0", NULL},
+};
+
+static void batch_sql(struct cm_buf *b, const char *text, const char *pfx, const char *owner)
+{
+    for (const char *c = text; *c; c++) {
+        if (c[0] == '@' && c[1] == 'O') {
+            cm_buf_puts(b, owner);
+            c++;
+        } else if (c[0] == '@') {
+            cm_buf_puts(b, pfx);
+        } else {
+            cm_buf_printf(b, "%c", *c);
+        }
+    }
+}
+
+static char *one_text(const char *sql)
+{
+    PGresult *r = PQexec(g.db, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s: %s", sql, PQerrorMessage(g.db));
+    char *v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* wallet_order_events (one statement per batch) against wallet_order_event
+ * called per event, on two copies of the same holds, in one transaction
+ * rolled back at the end: same holds, same balances, same hold.released
+ * events in the same order; accepted events leave no processed_events row. */
+static void test_order_events_batch_sql(void **state)
+{
+    (void)state;
+    struct cm_buf b;
+    cm_buf_init(&b, 0);
+    cm_buf_puts(&b, "BEGIN;");
+    batch_sql(&b, batch_setup, "a", "4201");
+    batch_sql(&b, batch_setup, "b", "4202");
+    /* a: one by one, as before migration 010. */
+    size_t ne = sizeof batch_events / sizeof batch_events[0];
+    for (size_t i = 0; i < ne; i++)
+        cm_buf_printf(&b, "SELECT wallet_order_event('a:%s', '%s', 'a-%s', %s, %s%s%s);",
+                      batch_events[i][0], batch_events[i][1], batch_events[i][2],
+                      batch_events[i][3], batch_events[i][4] ? "'" : "",
+                      batch_events[i][4] ? batch_events[i][4] : "NULL",
+                      batch_events[i][4] ? "'" : "");
+    cm_buf_puts(&b, "SELECT wallet_release_closed(ARRAY['a-h6', 'a-h2']);");
+    q_exec(b.data);
+    /* b: the batch. */
+    cm_buf_reset(&b);
+    cm_buf_puts(&b, "SELECT wallet_order_events(ARRAY[");
+    for (size_t i = 0; i < ne; i++)
+        cm_buf_printf(&b, "%s'b:%s'", i ? "," : "", batch_events[i][0]);
+    cm_buf_puts(&b, "], ARRAY[");
+    for (size_t i = 0; i < ne; i++)
+        cm_buf_printf(&b, "%s'%s'", i ? "," : "", batch_events[i][1]);
+    cm_buf_puts(&b, "], ARRAY[");
+    for (size_t i = 0; i < ne; i++)
+        cm_buf_printf(&b, "%s'b-%s'", i ? "," : "", batch_events[i][2]);
+    cm_buf_puts(&b, "], ARRAY[");
+    for (size_t i = 0; i < ne; i++)
+        cm_buf_printf(&b, "%s%s", i ? "," : "", batch_events[i][3]);
+    cm_buf_puts(&b, "]::bigint[], ARRAY[");
+    for (size_t i = 0; i < ne; i++)
+        cm_buf_printf(&b, "%s%s%s%s", i ? "," : "", batch_events[i][4] ? "'" : "",
+                      batch_events[i][4] ? batch_events[i][4] : "NULL",
+                      batch_events[i][4] ? "'" : "");
+    cm_buf_puts(&b, "]::text[], ARRAY['b-h6', 'b-h2'])");
+    /* h9, h1, h3, h5 by their end events, then h6 by its trades. */
+    assert_int_equal(q_int(b.data), 5);
+    cm_buf_release(&b);
+
+    assert_int_equal(
+        q_int("SELECT count(*) FROM"
+              " (SELECT substr(hold_id, 3) AS k, status, remaining, consumed, expected,"
+              "         end_reason, seen FROM holds WHERE hold_id LIKE 'a-h%') a"
+              " FULL JOIN"
+              " (SELECT substr(hold_id, 3) AS k, status, remaining, consumed, expected,"
+              "         end_reason, seen FROM holds WHERE hold_id LIKE 'b-h%') b USING (k)"
+              " WHERE (a.status, a.remaining, a.consumed, a.expected, a.end_reason, a.seen)"
+              "   IS DISTINCT FROM (b.status, b.remaining, b.consumed, b.expected, b.end_reason,"
+              "                     b.seen)"),
+        0);
+    assert_int_equal(q_int("SELECT count(*) FROM holds WHERE hold_id LIKE 'b-h%' AND NOT seen"), 0);
+    assert_int_equal(
+        q_int("SELECT count(*) FROM holds WHERE hold_id = 'b-h5' AND end_reason = 'order_cancelled'"
+              " AND status = 'released'"),
+        1);
+    assert_int_equal(q_int("SELECT count(*) FROM holds WHERE hold_id = 'b-h2' AND status ="
+                           " 'closing' AND expected = 50"),
+                     1);
+    assert_int_equal(q_int("SELECT count(*) FROM accounts a, accounts b WHERE a.owner = '4201' AND"
+                           " b.owner = '4202' AND (a.available, a.held) IS DISTINCT FROM"
+                           " (b.available, b.held)"),
+                     0);
+    assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '4202'"), 420);
+    char *ra = one_text("SELECT string_agg(substr(payload::json->>'hold_id', 3) || ':' ||"
+                        " (payload::json->>'amount') || ':' || (payload::json->>'reason'), ','"
+                        " ORDER BY id) FROM outbox WHERE key = '4201'");
+    char *rb = one_text("SELECT string_agg(substr(payload::json->>'hold_id', 3) || ':' ||"
+                        " (payload::json->>'amount') || ':' || (payload::json->>'reason'), ','"
+                        " ORDER BY id) FROM outbox WHERE key = '4202'");
+    assert_string_equal(ra, rb);
+    assert_string_equal(rb, "h9:0.000100:order_rejected,h1:0.000070:order_filled,"
+                            "h3:0.000100:order_filled,h5:0.000090:order_cancelled,"
+                            "h6:0.000060:order_filled");
+    free(ra);
+    free(rb);
+    /* Terminal events recorded once each; accepted ones not at all. */
+    char *pa = one_text("SELECT string_agg(substr(event_id, 3), ',' ORDER BY event_id) FROM"
+                        " processed_events WHERE event_id LIKE 'a:%' AND kind NOT IN"
+                        " ('order.accepted', 'order.partially_filled')");
+    char *pb = one_text("SELECT string_agg(substr(event_id, 3), ',' ORDER BY event_id) FROM"
+                        " processed_events WHERE event_id LIKE 'b:%'");
+    assert_string_equal(pa, pb);
+    assert_string_equal(pb, "e1b,e2b,e3,e4,e5a,e5b,e9");
+    assert_int_equal(q_int("SELECT count(*) FROM processed_events WHERE event_id LIKE 'a:%'"), 10);
+    free(pa);
+    free(pb);
+    q_exec("ROLLBACK");
+}
+
+/* An order event with a given id, produced copies times (a redelivery). */
+static void order_event_copies(const char *id, const char *type, const char *order,
+                               const char *user, int buy, const char *fq, const char *fquote,
+                               int copies)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"type\":\"%s\",\"version\":1,\"id\":\"%s\",\"ts\":\"2026-11-21T12:00:00.000Z\","
+             "\"market\":\"BTC-USDT\",\"seq\":%s,\"order_id\":\"%s\",\"user_id\":\"%s\","
+             "\"side\":\"%s\",\"filled_quantity\":\"%s\",\"filled_quote\":\"%s\"}",
+             type, id, strchr(id, ':') + 1, order, user, buy ? "buy" : "sell", fq, fquote);
+    for (int i = 0; i < copies; i++)
+        produce(g.orders, "BTC-USDT", json);
+}
+
+static void next_id(char *id, size_t n)
+{
+    snprintf(id, n, "BTC-USDT:%lld", (long long)++g.seq[0]);
+}
+
+/* What a redelivery must not change (sentinel users 44/45, their holds
+ * and the fee account excluded). */
+static char *settled_state(void)
+{
+    return one_text(
+        "SELECT md5(coalesce((SELECT string_agg(concat_ws('|', hold_id, status, remaining,"
+        " consumed, expected, end_reason, seen), ',' ORDER BY hold_id) FROM holds"
+        " WHERE user_id NOT IN ('44', '45')), '')"
+        " || coalesce((SELECT string_agg(concat_ws('|', owner, asset, available, held), ','"
+        " ORDER BY owner, asset) FROM accounts WHERE owner NOT IN ('44', '45', 'sys:fees')), '')"
+        " || (SELECT count(*) FROM outbox))");
+}
+
+/* Through Kafka, while the wallet is down so that the events arrive
+ * together on restart (one batch, or a few): an order accepted then filled,
+ * a duplicated trade and a duplicated end event. Then every event of both
+ * topics redelivered (a new consumer group after a kill) changes nothing. */
+static void test_settlement_batch(void **state)
+{
+    (void)state;
+    deposit_now("42", "USDT", "1000", "sb-dep");
+    deposit_now("43", "BTC", "1", "sb-dep");
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"9101\",\"user_id\":\"42\",\"asset\":\"USDT\",\"amount\":"
+                          "\"400\"}",
+                          NULL),
+                     201);
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"9102\",\"user_id\":\"43\",\"asset\":\"BTC\",\"amount\":"
+                          "\"0.02\"}",
+                          NULL),
+                     201);
+    kill_wallet();
+    char acc1[48], acc2[48], tid[48], fill[48], cancel[48], json[1024];
+    next_id(acc1, sizeof acc1);
+    order_event_copies(acc1, "order.accepted", "9101", "42", 1, "0", "0", 1);
+    next_id(acc2, sizeof acc2);
+    order_event_copies(acc2, "order.accepted", "9102", "43", 0, "0", "0", 1);
+    trade_json(json, sizeof json, tid, sizeof tid, "BTC-USDT", "0.01000000", "300.000000", 1,
+               "9101", "42", "9102", "43");
+    produce(g.trades, "BTC-USDT", json);
+    produce(g.trades, "BTC-USDT", json);
+    next_id(fill, sizeof fill);
+    order_event_copies(fill, "order.filled", "9101", "42", 1, "0.01000000", "300.000000", 2);
+    next_id(cancel, sizeof cancel);
+    order_event_copies(cancel, "order.cancelled", "9102", "43", 0, "0.01000000", "300.000000", 1);
+    g.wallet = start_wallet(NULL);
+    assert_int_equal(wait_q("SELECT count(*) FROM holds WHERE hold_id IN ('9101', '9102') AND"
+                            " status = 'released'",
+                            2, 20000),
+                     2);
+    /* 42 paid 300 USDT (100 of the hold back), got 0.01 BTC minus the
+     * taker fee (20 bps); 43 the reverse, maker fee 10 bps of 300 USDT. */
+    assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '42' AND asset = 'USDT'"),
+                     700000000);
+    assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '42' AND asset = 'BTC'"),
+                     998000);
+    assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '43' AND asset = 'BTC'"),
+                     99000000);
+    assert_int_equal(q_int("SELECT available FROM accounts WHERE owner = '43' AND asset = 'USDT'"),
+                     299700000);
+    assert_int_equal(q_int("SELECT coalesce(sum(held), 0) FROM accounts WHERE owner IN ('42',"
+                           " '43')"),
+                     0);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM journal_entries WHERE ref_id = '%s') * 100"
+             " + (SELECT count(*) FROM processed_events WHERE event_id IN ('%s', '%s')) * 10"
+             " + (SELECT count(*) FROM processed_events WHERE event_id IN ('%s', '%s'))",
+             tid, fill, cancel, acc1, acc2);
+    assert_int_equal(q_int(sql), 120); /* accepted events leave no row */
+    assert_int_equal(q_int("SELECT count(*) FROM outbox WHERE payload::json->>'type' ="
+                           " 'hold.released' AND payload::json->>'hold_id' IN ('9101', '9102')"),
+                     2);
+    assert_int_equal(q_int("SELECT count(*) FROM holds WHERE hold_id IN ('9101', '9102') AND"
+                           " seen"),
+                     2);
+
+    /* Redelivery of everything ever produced. */
+    deposit_now("44", "USDT", "100", "sb-sentinel");
+    deposit_now("45", "BTC", "0.1", "sb-sentinel");
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"9103\",\"user_id\":\"44\",\"asset\":\"USDT\",\"amount\":"
+                          "\"30\"}",
+                          NULL),
+                     201);
+    assert_int_equal(call("POST", "/internal/holds", NULL, NULL,
+                          "{\"hold_id\":\"9104\",\"user_id\":\"45\",\"asset\":\"BTC\",\"amount\":"
+                          "\"0.001\"}",
+                          NULL),
+                     201);
+    int64_t entries = q_int("SELECT count(*) FROM journal_entries");
+    int64_t processed = q_int("SELECT count(*) FROM processed_events");
+    char *before = settled_state();
+    kill_wallet();
+    size_t gl = strlen(g.group);
+    snprintf(g.group + gl, sizeof g.group - gl, "-again");
+    g.wallet = start_wallet(NULL);
+    /* Sentinels at the end of both topics. */
+    char sacc[48], stid[48];
+    next_id(sacc, sizeof sacc);
+    order_event_copies(sacc, "order.accepted", "9103", "44", 1, "0", "0", 1);
+    trade_json(json, sizeof json, stid, sizeof stid, "BTC-USDT", "0.00100000", "30.000000", 1,
+               "9103", "44", "9104", "45");
+    produce(g.trades, "BTC-USDT", json);
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM processed_events WHERE event_id = '%s')"
+             " + (SELECT count(*) FROM holds WHERE hold_id = '9103' AND seen)",
+             stid);
+    assert_int_equal(wait_q(sql, 2, 30000), 2);
+    char *after = settled_state();
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    assert_int_equal(q_int("SELECT count(*) FROM journal_entries"), entries + 1);
+    assert_int_equal(q_int("SELECT count(*) FROM processed_events"), processed + 1);
+}
+
 /* ---- conservation under SIGKILL */
 
 #define NUSERS 4
@@ -1458,6 +1755,8 @@ int main(void)
         cmocka_unit_test(test_holds),
         cmocka_unit_test(test_settlement),
         cmocka_unit_test(test_outbox_late_commit),
+        cmocka_unit_test(test_order_events_batch_sql),
+        cmocka_unit_test(test_settlement_batch),
         cmocka_unit_test(test_ledger_constraints),
         cmocka_unit_test(test_withdrawals),
         cmocka_unit_test(test_signer),
