@@ -5,8 +5,9 @@
  * more) and applied in one transaction by store_settle(): every trade and
  * order end event id is recorded in processed_events with its effects, so
  * redelivery after a crash changes nothing (order.accepted and
- * partially_filled only mark the hold seen, idempotent by itself). Offsets are committed only after the batch
- * committed; the rebalance hook flushes the batch before partitions go.
+ * partially_filled only mark the hold seen, idempotent by itself).
+ * Offsets are committed only after the batch committed; the rebalance
+ * hook flushes the batch before partitions go.
  *
  * A batch that cannot apply (a trade whose hold is missing or too small,
  * a market the wallet does not know...) is retried one event at a time;
