@@ -556,6 +556,22 @@ static void test_holds(void **state)
     assert_int_equal(q_int("SELECT held FROM accounts WHERE owner = '3' AND asset = 'USDT'"), 0);
 }
 
+/* hold.placed carries exactly the bytes it always had (consumers parse
+ * them; migration 011 renders them without json_build_object). */
+static void test_hold_placed_event(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        q_int(
+            "SELECT count(*) FROM outbox WHERE payload LIKE '{\"type\":\"hold.placed\"%'"
+            " AND payload LIKE '%\"h-1\"%' AND payload = '{\"type\":\"hold.placed\",\"version\":1,"
+            "\"id\":\"wal-' || id || '\",\"ts\":\"' || (payload::json->>'ts') || '\","
+            "\"user_id\":\"3\",\"hold_id\" : \"h-1\", \"asset\" : \"USDT\", \"amount\" :"
+            " \"5.000000\", \"purpose\" : \"order\", \"ref_id\" : \"h-1\"}'"
+            " AND payload::json->>'ts' ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z$'"),
+        1);
+}
+
 static void test_settlement(void **state)
 {
     (void)state;
@@ -1753,6 +1769,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_deposits),
         cmocka_unit_test(test_holds),
+        cmocka_unit_test(test_hold_placed_event),
         cmocka_unit_test(test_settlement),
         cmocka_unit_test(test_outbox_late_commit),
         cmocka_unit_test(test_order_events_batch_sql),
