@@ -1130,6 +1130,20 @@ static void test_order_events_batch_sql(void **state)
     char *rb = one_text("SELECT string_agg(substr(payload::json->>'hold_id', 3) || ':' ||"
                         " (payload::json->>'amount') || ':' || (payload::json->>'reason'), ','"
                         " ORDER BY id) FROM outbox WHERE key = '4202'");
+    /* And the whole events, byte for byte but for id, ts and user. */
+#define NORM(owner)                                                                                \
+    "SELECT string_agg(regexp_replace(payload, '\"id\":\"wal-[0-9]+\",\"ts\":\"[^\"]*\","          \
+    "\"user_id\":\"420[12]\",\"hold_id\" : \"[ab]-', ''), '|' ORDER BY id) FROM outbox"            \
+    " WHERE key = '" owner "'"
+    char *fa = one_text(NORM("4201"));
+    char *fb = one_text(NORM("4202"));
+#undef NORM
+    assert_string_equal(fa, fb);
+    assert_non_null(strstr(fb, "{\"type\":\"hold.released\",\"version\":1,h9\", \"asset\" :"
+                               " \"USDT\", \"amount\" : \"0.000100\", \"reason\" :"
+                               " \"order_rejected\"}"));
+    free(fa);
+    free(fb);
     assert_string_equal(ra, rb);
     assert_string_equal(rb, "h9:0.000100:order_rejected,h1:0.000070:order_filled,"
                             "h3:0.000100:order_filled,h5:0.000090:order_cancelled,"
