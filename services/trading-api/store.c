@@ -32,7 +32,7 @@ static struct cm_redis *redis;
 /* ---- prepared statements ------------------------------------------------
  *
  * The statements of the order path (reserve, place, read one order), the
- * read model (one statement per event) and the relay are parsed and
+ * read model (one statement per batch of events) and the relay are parsed and
  * planned once per connection, not on every call: parse/plan was a large
  * part of PostgreSQL's CPU per order (bench/trading.sh with
  * TRADING_BENCH_PGSS=1, perf). libcommon's cm_db_query is PQexecParams
@@ -50,6 +50,9 @@ enum {
     SQL_ORDER_GET,
     SQL_ORDER_EVENT,
     SQL_TRADE,
+    SQL_APPLY_EVENTS,
+    SQL_APPLY_TRADES,
+    SQL_APPLY_BOTH,
     SQL_OUTBOX_TAKE,
     SQL_OUTBOX_PUBLISHED,
     SQL_COUNT
@@ -274,13 +277,77 @@ int store_load_markets(struct market *out, size_t max, size_t *n)
 
 #define TERMINAL_STATUSES "('filled', 'cancelled', 'expired', 'rejected')"
 
-/* Advances applied_seq (market $1, stream, seq $2) unless it is there
- * already; the effect of the same statement reads it (one statement is one
- * transaction). */
+/* A batch of one event (common at a steady pace: one fetch, one event)
+ * takes these smaller statements, the ones from before the batches: for a
+ * single row the batch statements take about twice their execution time.
+ * ADVANCE_CTE advances applied_seq (market $1, stream, seq $2) unless it
+ * is there already; the effect of the same statement reads it. */
 #define ADVANCE_CTE(stream)                                                                        \
     "WITH a AS (INSERT INTO applied_seq (market, stream, seq) VALUES ($1, '" stream "', "          \
     "$2::bigint) ON CONFLICT (market, stream) DO UPDATE SET seq = EXCLUDED.seq "                   \
     "WHERE applied_seq.seq < EXCLUDED.seq RETURNING 1) "
+
+/* The read model's batch (store_apply_batch) is one statement, so one
+ * transaction: order events and trades as parallel arrays in arrival
+ * order, each (market, stream) strictly increasing in seq (the caller
+ * drops the rest: a one-by-one apply would skip them too). Events only,
+ * trades only, or both: three statements from the same parts, so a batch
+ * of one kind does not pay for the other's.
+ *  - ADVANCE: per (market, stream) the batch's highest seq advances
+ *    applied_seq; prev_seq returns the seq before it (read and written
+ *    under the row lock of the upsert). No row back: nothing is new.
+ *  - An event applies when its seq is above prev_seq: exactly the events a
+ *    one-by-one apply would not skip.
+ *  - EV_APPLY folds each order's applied events in arrival order into one
+ *    source row (UPDATE ... FROM with two rows for one target would take
+ *    either one): nothing after the first terminal event counts; the
+ *    status is the last one that is not "open" ("open" only moves a
+ *    pending order), the fills the last ones given, the reason the
+ *    terminal event's. Then one UPDATE, skipping finished orders.
+ *  - TR_APPLY inserts the applied trades; TR_APPLIED is their 1-based
+ *    positions (for the SSE feed). */
+#define EV_ROWS(mk, seq, id, st, fq, fqt, why)                                                     \
+    "ev AS (SELECT * FROM unnest(" mk "::text[], " seq "::bigint[], " id "::bigint[], " st         \
+    "::text[], " fq "::bigint[], " fqt "::bigint[], " why "::text[]) WITH ORDINALITY "             \
+    "AS e(market, seq, order_id, status, fq, fqt, reason, n))"
+#define TR_ROWS(mk, seq, id, ts, tsus, price, qty, quote, side, taker, maker)                      \
+    "tr AS (SELECT * FROM unnest(" mk "::text[], " seq "::bigint[], " id "::text[], " ts           \
+    "::text[], " tsus "::bigint[], " price "::bigint[], " qty "::bigint[], " quote                 \
+    "::bigint[], " side "::text[], " taker "::bigint[], " maker "::bigint[]) WITH ORDINALITY "     \
+    "AS t(market, seq, id, ts, ts_us, price, qty, quote, side, taker, maker, n))"
+#define ADVANCE(rows)                                                                              \
+    "a AS (INSERT INTO applied_seq AS s (market, stream, seq) SELECT market, stream, max(seq) "    \
+    "FROM (" rows ") x GROUP BY market, stream ORDER BY market, stream "                           \
+    "ON CONFLICT (market, stream) DO UPDATE SET prev_seq = s.seq, seq = EXCLUDED.seq "             \
+    "WHERE s.seq < EXCLUDED.seq RETURNING market, stream, prev_seq)"
+#define EV_APPLY                                                                                   \
+    "c AS (SELECT ev.*, min(n) FILTER (WHERE status IN " TERMINAL_STATUSES ") "                    \
+    "  OVER (PARTITION BY order_id) AS last_n FROM ev "                                            \
+    "  JOIN a ON a.market = ev.market AND a.stream = 'events' "                                    \
+    "  WHERE ev.seq > a.prev_seq AND order_id IS NOT NULL AND status IS NOT NULL), "               \
+    "f AS (SELECT order_id, "                                                                      \
+    "  COALESCE((array_agg(status ORDER BY n DESC) FILTER (WHERE status <> 'open'))[1], "          \
+    "    'open') AS status, "                                                                      \
+    "  (array_agg(fq ORDER BY n DESC) FILTER (WHERE fq IS NOT NULL))[1] AS fq, "                   \
+    "  (array_agg(fqt ORDER BY n DESC) FILTER (WHERE fqt IS NOT NULL))[1] AS fqt, "                \
+    "  (array_agg(reason ORDER BY n DESC))[1] AS reason "                                          \
+    "  FROM c WHERE last_n IS NULL OR n <= last_n GROUP BY order_id), "                            \
+    "u AS (UPDATE orders o SET status = CASE "                                                     \
+    "  WHEN f.status = 'open' AND o.status <> 'pending' THEN o.status ELSE f.status END, "         \
+    "  filled_quantity = COALESCE(f.fq, o.filled_quantity), "                                      \
+    "  filled_quote = COALESCE(f.fqt, o.filled_quote), "                                           \
+    "  reject_reason = CASE WHEN f.status = 'rejected' THEN f.reason ELSE o.reject_reason END, "   \
+    "  end_reason = CASE WHEN f.status IN ('cancelled', 'expired') THEN f.reason "                 \
+    "    ELSE o.end_reason END, updated_at = now() "                                               \
+    "  FROM f WHERE o.id = f.order_id AND o.status NOT IN " TERMINAL_STATUSES ")"
+#define TR_APPLY                                                                                   \
+    "trn AS (SELECT tr.* FROM tr JOIN a ON a.market = tr.market AND a.stream = 'trades' "          \
+    "  WHERE tr.seq > a.prev_seq), "                                                               \
+    "t AS (INSERT INTO trades (market, seq, id, ts, ts_us, price, quantity, quote_amount, "        \
+    "  taker_side, taker_order_id, maker_order_id) "                                               \
+    "  SELECT market, seq, id, ts, ts_us, price, qty, quote, side, taker, maker FROM trn "         \
+    "  ON CONFLICT DO NOTHING)"
+#define TR_APPLIED "COALESCE((SELECT array_agg(n ORDER BY n) FROM trn), '{}')"
 
 static const struct stmt stmts[SQL_COUNT] = {
     [SQL_RESERVE] = {"trading_reserve",
@@ -309,10 +376,9 @@ static const struct stmt stmts[SQL_COUNT] = {
                        "SELECT " ORDER_COLS " FROM orders WHERE id = $1::bigint "
                        "AND ($2::text IS NULL OR user_id = $2)",
                        2},
-    /* Statuses only move forward: pending -> open -> partially_filled ->
-     * terminal; fills are cumulative, so a later event wins. $3 NULL: only
-     * the seq moves (a rejected cancel, cancel_all). Returns (applied,
-     * updated). */
+    /* One event alone: the effect runs only if the seq moved. $3 NULL: only
+     * the seq moves (a rejected cancel, cancel_all). Returns the trades
+     * applied, as the batch statements do: none. */
     [SQL_ORDER_EVENT] =
         {"trading_order_event",
          ADVANCE_CTE(
@@ -325,10 +391,10 @@ static const struct stmt stmts[SQL_COUNT] = {
                        "end_reason = CASE WHEN $4 IN ('cancelled', 'expired') THEN $7 ELSE "
                        "end_reason END, updated_at = now() "
                        "WHERE id = $3::bigint AND EXISTS (SELECT 1 FROM a) "
-                       "AND status NOT IN " TERMINAL_STATUSES " RETURNING 1) "
-                       "SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM u)",
+                       "AND status NOT IN " TERMINAL_STATUSES ") "
+                       "SELECT '{}'::bigint[]",
          7},
-    /* Returns 1 when applied now, 0 when the seq was applied before. */
+    /* One trade alone: returns {1} when applied now, {} when seen before. */
     [SQL_TRADE] = {"trading_trade",
                    ADVANCE_CTE("trades") ", t AS (INSERT INTO trades (market, seq, id, ts, ts_us, "
                                          "price, quantity, quote_amount, taker_side, "
@@ -336,8 +402,28 @@ static const struct stmt stmts[SQL_COUNT] = {
                                          "$3, $4, $5::bigint, $6::bigint, $7::bigint, $8::bigint, "
                                          "$9, $10::bigint, $11::bigint FROM a "
                                          "ON CONFLICT DO NOTHING) "
-                                         "SELECT count(*) FROM a",
+                                         "SELECT CASE WHEN EXISTS (SELECT 1 FROM a) "
+                                         "THEN '{1}'::bigint[] ELSE '{}' END",
                    11},
+    [SQL_APPLY_EVENTS] = {"trading_apply_events",
+                          "WITH " EV_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7") ", " ADVANCE(
+                              "SELECT market, 'events' AS stream, seq FROM ev") ", " EV_APPLY
+                          " SELECT '{}'::bigint[]",
+                          7},
+    [SQL_APPLY_TRADES] = {"trading_apply_trades",
+                          "WITH " TR_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9",
+                                          "$10", "$11") ", " ADVANCE(
+                              "SELECT market, 'trades' AS stream, seq FROM tr") ", " TR_APPLY
+                          " SELECT " TR_APPLIED,
+                          11},
+    [SQL_APPLY_BOTH] = {"trading_apply_both",
+                        "WITH " EV_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7") ", " TR_ROWS(
+                            "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17",
+                            "$18") ", " ADVANCE("SELECT market, 'events' AS stream, seq FROM ev "
+                                                "UNION ALL SELECT market, 'trades', seq FROM "
+                                                "tr") ", " EV_APPLY ", " TR_APPLY
+                        " SELECT " TR_APPLIED,
+                        18},
     /* Marks the previous batch's acknowledged rows ($2) published and
      * takes the next unpublished rows, counting the attempt, in one
      * statement; attempts as they were before it. Not in id order
@@ -897,64 +983,208 @@ int store_outbox_stats(long *pending, double *oldest_age_s)
 
 /* ---- read model -------------------------------------------------------- */
 
-/* Each event is one statement (SQL_ORDER_EVENT, SQL_TRADE): the seq of
- * (market, stream) advances in the same statement as the effect, which is
- * skipped when the seq was applied already. One round trip per event, no
- * BEGIN/COMMIT. */
-int store_apply_order_event(const struct order_event *e)
+/* Array literals for the batch statement: bigint[] "{1,NULL,3}" and text[]
+ * with every element quoted ("{\"a\",NULL}", '"' and '\' escaped). The
+ * values are the events' own (ids, timestamps, reasons): they travel as
+ * parameters, never as SQL. Each returns 0 or -1 (buffer): one element
+ * missing would shift its array against the others, so any failure drops
+ * the whole statement. */
+static int arr_put(struct cm_buf *b, size_t i, const char *s)
 {
-    char seq[24], fq[24], fqt[24];
-    snprintf(seq, sizeof seq, "%lld", (long long)e->seq);
-    snprintf(fq, sizeof fq, "%lld", (long long)e->filled_qty);
-    snprintf(fqt, sizeof fqt, "%lld", (long long)e->filled_quote);
-    int change = e->order_id && e->status; /* else nothing to change but the seq */
-    const char *p[] = {e->market,
-                       seq,
-                       change ? e->order_id : NULL,
-                       change ? e->status : NULL,
-                       e->has_filled ? fq : NULL,
-                       e->has_filled ? fqt : NULL,
-                       e->reason};
-    struct cm_db_conn *c = cm_db_acquire(pool, -1);
-    if (!c)
-        return ST_ERR;
-    PGresult *r = run(c, SQL_ORDER_EVENT, p);
-    cm_db_release(pool, c);
-    if (!r)
-        return ST_ERR;
-    int rc = i64(r, 0, 0) == 1 ? ST_OK : ST_EXISTS;
-    PQclear(r);
-    return rc;
+    return cm_buf_puts(b, i ? "," : "{") < 0 || cm_buf_puts(b, s) < 0 ? -1 : 0;
 }
 
-int store_apply_trade(const struct trade_event *t)
+static int arr_i64(struct cm_buf *b, size_t i, int64_t v)
 {
-    char seq[24], tsus[24], price[24], qty[24], quote[24];
-    snprintf(seq, sizeof seq, "%lld", (long long)t->seq);
-    snprintf(tsus, sizeof tsus, "%lld", (long long)t->ts_us);
-    snprintf(price, sizeof price, "%lld", (long long)t->price);
-    snprintf(qty, sizeof qty, "%lld", (long long)t->qty);
-    snprintf(quote, sizeof quote, "%lld", (long long)t->quote);
-    const char *p[] = {t->market,
-                       seq,
-                       t->id,
-                       t->ts,
-                       tsus,
-                       price,
-                       qty,
-                       quote,
-                       t->taker_side,
-                       t->taker_order_id,
-                       t->maker_order_id};
-    struct cm_db_conn *c = cm_db_acquire(pool, -1);
-    if (!c)
-        return ST_ERR;
-    PGresult *r = run(c, SQL_TRADE, p);
+    char n[24];
+    snprintf(n, sizeof n, "%lld", (long long)v);
+    return arr_put(b, i, n);
+}
+
+static int arr_text(struct cm_buf *b, size_t i, const char *s)
+{
+    if (!s)
+        return arr_put(b, i, "NULL");
+    if (arr_put(b, i, "\"") < 0)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (((*p == '"' || *p == '\\') && cm_buf_append(b, "\\", 1) < 0) ||
+            cm_buf_append(b, p, 1) < 0)
+            return -1;
+    return cm_buf_puts(b, "\"");
+}
+
+/* A decimal id already checked by the caller (parse_uint_id, <= INT64_MAX). */
+static int arr_id(struct cm_buf *b, size_t i, const char *id)
+{
+    return arr_put(b, i, id ? id : "NULL");
+}
+
+enum { EV_MARKET, EV_SEQ, EV_ORDER, EV_STATUS, EV_FQ, EV_FQT, EV_REASON, EV_N };
+enum {
+    TR_MARKET,
+    TR_SEQ,
+    TR_ID,
+    TR_TS,
+    TR_TSUS,
+    TR_PRICE,
+    TR_QTY,
+    TR_QUOTE,
+    TR_SIDE,
+    TR_TAKER,
+    TR_MAKER,
+    TR_N
+};
+
+/* Whether seq is above every earlier one of its (market, stream) in the
+ * batch, remembering it: one (market, max seq) slot per market seen. */
+struct seq_max {
+    const char *market;
+    int64_t seq;
+};
+
+static int newer(struct seq_max *t, size_t *n, const char *market, int64_t seq)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(t[i].market, market) != 0)
+            continue;
+        if (seq <= t[i].seq)
+            return 0;
+        t[i].seq = seq;
+        return 1;
+    }
+    t[*n].market = market;
+    t[(*n)++].seq = seq;
+    return 1;
+}
+
+/* The parameters of SQL_ORDER_EVENT / SQL_TRADE for one event into p
+ * (numbers formatted into buf); returns the statement. */
+static int one_event(const struct order_event *x, char (*buf)[24], const char **p)
+{
+    int change = x->order_id && x->status; /* else only the seq moves */
+    snprintf(buf[0], sizeof buf[0], "%lld", (long long)x->seq);
+    snprintf(buf[1], sizeof buf[1], "%lld", (long long)x->filled_qty);
+    snprintf(buf[2], sizeof buf[2], "%lld", (long long)x->filled_quote);
+    const char *v[EV_N] = {x->market,
+                           buf[0],
+                           change ? x->order_id : NULL,
+                           change ? x->status : NULL,
+                           x->has_filled ? buf[1] : NULL,
+                           x->has_filled ? buf[2] : NULL,
+                           x->reason};
+    memcpy(p, v, sizeof v);
+    return SQL_ORDER_EVENT;
+}
+
+static int one_trade(const struct trade_event *x, char (*buf)[24], const char **p)
+{
+    const int64_t n[] = {x->seq, x->ts_us, x->price, x->qty, x->quote};
+    for (size_t i = 0; i < 5; i++)
+        snprintf(buf[i], sizeof buf[i], "%lld", (long long)n[i]);
+    const char *v[TR_N] = {x->market, buf[0], x->id,         x->ts,
+                           buf[1],    buf[2], buf[3],        buf[4],
+                           x->taker_side, x->taker_order_id, x->maker_order_id};
+    memcpy(p, v, sizeof v);
+    return SQL_TRADE;
+}
+
+/* The whole batch is one statement (SQL_APPLY_*), hence one transaction
+ * and one round trip: the seqs and the effects commit together or not at
+ * all. An event at or below an earlier one of its (market, stream) in the
+ * batch is dropped here (applied one by one, it would be skipped). */
+int store_apply_batch(const struct order_event *ev, size_t nev, const struct trade_event *tr,
+                      size_t ntr, unsigned char *trade_applied)
+{
+    struct cm_buf a[EV_N + TR_N];
+    for (size_t k = 0; k < EV_N + TR_N; k++)
+        cm_buf_init(&a[k], 0);
+    struct cm_buf *e = a, *t = a + EV_N;
+    struct seq_max *seen = calloc(nev + ntr + 1, sizeof *seen);
+    size_t *pos = calloc(ntr + 1, sizeof *pos); /* array position -> index in tr */
+    size_t nseen = 0, ke = 0, kt = 0, last_e = 0;
+    int bad = !seen || !pos;
+    for (size_t i = 0; !bad && i < nev; i++) {
+        const struct order_event *x = &ev[i];
+        if (!newer(seen, &nseen, x->market, x->seq))
+            continue;
+        int change = x->order_id && x->status; /* else only the seq moves */
+        bad |= arr_text(&e[EV_MARKET], ke, x->market);
+        bad |= arr_i64(&e[EV_SEQ], ke, x->seq);
+        bad |= arr_id(&e[EV_ORDER], ke, change ? x->order_id : NULL);
+        bad |= arr_text(&e[EV_STATUS], ke, change ? x->status : NULL);
+        if (x->has_filled) {
+            bad |= arr_i64(&e[EV_FQ], ke, x->filled_qty);
+            bad |= arr_i64(&e[EV_FQT], ke, x->filled_quote);
+        } else {
+            bad |= arr_put(&e[EV_FQ], ke, "NULL");
+            bad |= arr_put(&e[EV_FQT], ke, "NULL");
+        }
+        bad |= arr_text(&e[EV_REASON], ke, x->reason);
+        last_e = i;
+        ke++;
+    }
+    size_t nev_seen = nseen;
+    for (size_t i = 0; !bad && i < ntr; i++) {
+        const struct trade_event *x = &tr[i];
+        /* trades have their own seq stream: slots after the events' */
+        size_t n2 = nseen - nev_seen;
+        int fresh = newer(seen + nev_seen, &n2, x->market, x->seq);
+        nseen = nev_seen + n2;
+        if (!fresh)
+            continue;
+        bad |= arr_text(&t[TR_MARKET], kt, x->market);
+        bad |= arr_i64(&t[TR_SEQ], kt, x->seq);
+        bad |= arr_text(&t[TR_ID], kt, x->id);
+        bad |= arr_text(&t[TR_TS], kt, x->ts);
+        bad |= arr_i64(&t[TR_TSUS], kt, x->ts_us);
+        bad |= arr_i64(&t[TR_PRICE], kt, x->price);
+        bad |= arr_i64(&t[TR_QTY], kt, x->qty);
+        bad |= arr_i64(&t[TR_QUOTE], kt, x->quote);
+        bad |= arr_text(&t[TR_SIDE], kt, x->taker_side);
+        bad |= arr_id(&t[TR_TAKER], kt, x->taker_order_id);
+        bad |= arr_id(&t[TR_MAKER], kt, x->maker_order_id);
+        pos[kt++] = i;
+    }
+    const char *p[EV_N + TR_N];
+    for (size_t k = 0; k < EV_N + TR_N; k++) {
+        bad |= cm_buf_puts(&a[k], a[k].len ? "}" : "{}");
+        p[k] = a[k].data;
+    }
+    memset(trade_applied, 0, ntr);
+    int rc = ST_ERR;
+    if (!bad && ke == 0 && kt == 0) {
+        rc = ST_OK; /* only duplicates of each other: nothing to do */
+        goto done;
+    }
+    int id = ke && kt ? SQL_APPLY_BOTH : ke ? SQL_APPLY_EVENTS : SQL_APPLY_TRADES;
+    char one[6][24];
+    if (ke + kt == 1)
+        id = ke ? one_event(&ev[last_e], one, p) : one_trade(&tr[pos[0]], one, p + EV_N);
+    struct cm_db_conn *c = bad ? NULL : cm_db_acquire(pool, -1);
+    PGresult *r = c ? run(c, id, id == SQL_APPLY_TRADES || id == SQL_TRADE ? p + EV_N : p) : NULL;
     cm_db_release(pool, c);
-    if (!r)
-        return ST_ERR;
-    int rc = i64(r, 0, 0) == 1 ? ST_OK : ST_EXISTS;
+    if (r) {
+        /* "{1,3}": the array positions of the applied trades, 1-based. */
+        for (const char *q = PQgetvalue(r, 0, 0); *q;) {
+            char *end;
+            long long n = strtoll(q, &end, 10);
+            if (end == q) {
+                q++;
+                continue;
+            }
+            if (n >= 1 && (unsigned long long)n <= kt)
+                trade_applied[pos[n - 1]] = 1;
+            q = end;
+        }
+        rc = ST_OK;
+    }
     PQclear(r);
+done:
+    for (size_t k = 0; k < EV_N + TR_N; k++)
+        cm_buf_release(&a[k]);
+    free(seen);
+    free(pos);
     return rc;
 }
 

@@ -242,21 +242,29 @@ int store_outbox_mark(struct cm_db_conn *c, const int64_t *ids, size_t n, enum o
 /* Pending count and age of the oldest (seconds) for the metrics. */
 int store_outbox_stats(long *pending, double *oldest_age_s);
 
-/* Read model (events.c): each applies one event idempotently; the
- * per-(market, stream) seq is stored with the effect. ST_OK (applied),
- * ST_EXISTS (seq already applied), ST_ERR. */
+/* Read model (events.c). Strings are borrowed. order_id, taker_order_id
+ * and maker_order_id must be decimal ids <= INT64_MAX (parse_uint_id), or
+ * NULL where allowed: an order event without order_id or status only
+ * advances the seq. */
 struct order_event {
     const char *market, *type, *order_id, *status, *reason, *command;
     int64_t seq;
     int has_filled;
     int64_t filled_qty, filled_quote;
 };
-int store_apply_order_event(const struct order_event *e);
 struct trade_event {
     const char *market, *id, *ts, *taker_side, *taker_order_id, *maker_order_id;
     int64_t seq, ts_us, price, qty, quote;
 };
-int store_apply_trade(const struct trade_event *t);
+/* Applies ev[0..nev) and tr[0..ntr) (each in arrival order) in one
+ * statement, so one transaction: with the same result as applying them one
+ * by one in that order. Per (market, stream) the last applied seq is kept
+ * with the effects; an event at or below it, or at or below an earlier
+ * event of its (market, stream) in the batch, is skipped. ST_OK with trade_applied[i] = 1 for the trades
+ * applied now (0: seen before), or ST_ERR with nothing applied (retry the
+ * same batch). */
+int store_apply_batch(const struct order_event *ev, size_t nev, const struct trade_event *tr,
+                      size_t ntr, unsigned char *trade_applied);
 
 /* Market data. */
 struct trade_row {
@@ -328,6 +336,8 @@ struct trading_metrics {
     struct cm_metric *orders;         /* trading_orders_total{result} */
     struct cm_metric *outbox_pending; /* trading_outbox_pending */
     struct cm_metric *outbox_age;     /* trading_outbox_oldest_age_seconds */
+    struct cm_metric *read_batches;   /* trading_read_model_batches_total */
+    struct cm_metric *read_messages;  /* trading_read_model_messages_total */
 };
 extern struct trading_metrics trading_m;
 void trading_metrics_init(void);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -824,6 +825,607 @@ static void test_read_model(void **state)
     assert_int_equal(control("{\"matching\":\"ok\"}"), 0);
 }
 
+/* ---- read model batches -------------------------------------------------
+ *
+ * The consumer applies what one poll brings as one batch (events.c). To
+ * put chosen messages into one batch, a test holds a lock on applied_seq
+ * while a trigger message's batch waits for it; the messages produced
+ * meanwhile are fetched in the background and drained into the next batch
+ * once the lock goes. The batch counters prove how they were grouped. */
+
+static void order_ev(char *buf, size_t n, const char *type, const char *market, int seq,
+                     const char *order_id, const char *fq, const char *fqt, const char *extra)
+{
+    char fills[160] = "";
+    if (fq)
+        snprintf(fills, sizeof fills, ",\"filled_quantity\":\"%s\",\"filled_quote\":\"%s\"", fq,
+                 fqt);
+    snprintf(buf, n,
+             "{\"type\":\"%s\",\"version\":1,\"id\":\"%s:%d\",\"ts\":\"2026-11-21T13:00:00.000000Z\","
+             "\"market\":\"%s\",\"seq\":%d,\"order_id\":\"%s\",\"user_id\":\"52\"%s%s%s}",
+             type, market, seq, market, seq, order_id, fills, extra ? "," : "", extra ? extra : "");
+}
+
+static void trade_ev(char *buf, size_t n, const char *market, int seq, const char *price,
+                     const char *qty, const char *quote, const char *taker, const char *maker)
+{
+    snprintf(buf, n,
+             "{\"type\":\"trade\",\"version\":1,\"id\":\"%s:%d\",\"ts\":\"2026-11-21T13:00:%02d."
+             "000000Z\",\"market\":\"%s\",\"seq\":%d,\"price\":\"%s\",\"quantity\":\"%s\","
+             "\"quote_amount\":\"%s\",\"taker_side\":\"sell\",\"taker_order_id\":\"%s\","
+             "\"taker_user_id\":\"53\",\"maker_order_id\":\"%s\",\"maker_user_id\":\"52\"}",
+             market, seq, seq % 60, market, seq, price, qty, quote, taker, maker);
+}
+
+/* Messages to produce together: (topic, market, json). */
+struct outmsg {
+    const char *topic, *market;
+    char json[640];
+};
+
+static void produce_all(const struct outmsg *ms, size_t n)
+{
+    struct cm_kafka_out *o = calloc(n, sizeof *o);
+    assert_non_null(o);
+    for (size_t i = 0; i < n; i++) {
+        o[i].topic = ms[i].topic;
+        o[i].key = ms[i].market;
+        o[i].key_len = strlen(ms[i].market);
+        o[i].value = ms[i].json;
+        o[i].value_len = strlen(ms[i].json);
+    }
+    assert_int_equal(cm_kafka_produce_wait(producer, o, n, 10000), n);
+    free(o);
+}
+
+static long db_scalar(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = PQgetisnull(r, 0, 0) ? -1 : strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* Holds a lock that makes the read model's statement wait (released by
+ * PQfinish at the end of the transaction). */
+static PGconn *lock_applied_seq(void)
+{
+    PGconn *c = db();
+    PGresult *r = PQexec(c, "BEGIN; LOCK TABLE applied_seq IN SHARE ROW EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    return c;
+}
+
+/* Waits until a trading-api statement waits for a lock. */
+static void wait_consumer_blocked(void)
+{
+    PGconn *c = db();
+    int64_t end = now_ms() + 15000;
+    long n = 0;
+    while ((n = db_scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                             "'trading-api' AND wait_event_type = 'Lock'")) < 1 &&
+           now_ms() < end)
+        usleep(20000);
+    PQfinish(c);
+    assert_true(n >= 1);
+}
+
+/* Polls GET /v1/orders/{id} as user until status; returns the order. */
+static cJSON *wait_order(const char *user, const char *id, const char *status, int ms)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/v1/orders/%s", id);
+    int64_t end = now_ms() + ms;
+    long st;
+    cJSON *j = NULL;
+    do {
+        cJSON_Delete(j);
+        j = get_json(user, path, &st);
+        if (strcmp(jstr(j, "status"), status) == 0)
+            break;
+        usleep(30000);
+    } while (now_ms() < end);
+    return j;
+}
+
+static void expect_order(const char *user, const char *id, const char *status, const char *fq,
+                         const char *fqt)
+{
+    cJSON *j = wait_order(user, id, status, 20000);
+    assert_string_equal(jstr(j, "status"), status);
+    assert_string_equal(jstr(j, "filled_quantity"), fq);
+    assert_string_equal(jstr(j, "filled_quote"), fqt);
+    cJSON_Delete(j);
+}
+
+static int count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static double batches(void)
+{
+    return metric(port, "trading_read_model_batches_total");
+}
+
+static double batched_messages(void)
+{
+    return metric(port, "trading_read_model_messages_total");
+}
+
+/* Several events of one order in one batch, the two topics interleaved
+ * out of seq order, duplicates inside the batch and in a later one: the
+ * same end state as one event at a time. */
+static void test_read_model_batch(void **state)
+{
+    (void)state;
+    char x[32], y[32], z[32], w[32], v[32];
+    assert_int_equal(place("52", order_body("b-x", "ETH-USDT", "buy", "2000", "0.3"), x, sizeof x,
+                           NULL, 0),
+                     202);
+    assert_int_equal(place("53", order_body("b-y", "ETH-USDT", "sell", "2000", "0.3"), y, sizeof y,
+                           NULL, 0),
+                     202);
+    assert_int_equal(place("52", order_body("b-z", "ETH-USDT", "buy", "1999", "0.2"), z, sizeof z,
+                           NULL, 0),
+                     202);
+    assert_int_equal(place("52", order_body("b-w", "ETH-USDT", "buy", "1998", "0.1"), w, sizeof w,
+                           NULL, 0),
+                     202);
+    assert_int_equal(place("52", order_body("b-v", "ETH-USDT", "buy", "1997", "0.1"), v, sizeof v,
+                           NULL, 0),
+                     202);
+    int sse = sse_open("/v1/markets/ETH-USDT/stream", NULL);
+    assert_true(sse >= 0);
+    static char sbuf[65536];
+    size_t slen = 0;
+    sbuf[0] = 0;
+    assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "200 OK", 5000), 0);
+
+    static struct outmsg m[32];
+    size_t n = 0;
+    const char *E = topic_ev, *T = topic_tr, *M = "ETH-USDT";
+#define EV(type, seq, id, fq, fqt, extra)                                                          \
+    (m[n].topic = E, m[n].market = M,                                                              \
+     order_ev(m[n].json, sizeof m[n].json, type, M, seq, id, fq, fqt, extra), n++)
+#define TR(seq, price, qty, quote)                                                                 \
+    (m[n].topic = T, m[n].market = M,                                                              \
+     trade_ev(m[n].json, sizeof m[n].json, M, seq, price, qty, quote, y, x), n++)
+    /* Each topic in seq order, the trades ahead of the events before them. */
+    TR(110, "2000.000000", "0.10000000", "200.000000");
+    TR(114, "2000.010000", "0.20000000", "400.002000");
+    EV("order.accepted", 100, x, NULL, NULL, NULL);
+    EV("order.accepted", 101, y, NULL, NULL, NULL);
+    EV("order.accepted", 101, y, NULL, NULL, NULL); /* duplicate inside the batch */
+    EV("order.partially_filled", 111, x, "0.10000000", "200.000000", NULL);
+    EV("order.partially_filled", 112, y, "0.10000000", "200.000000", NULL);
+    EV("order.partially_filled", 111, x, "0.10000000", "200.000000", NULL); /* late duplicate */
+    TR(110, "2000.000000", "0.10000000", "200.000000");                     /* duplicate trade */
+    EV("order.filled", 115, x, "0.30000000", "600.002000", NULL);
+    EV("order.filled", 116, y, "0.30000000", "600.002000", NULL);
+    /* z: a fill straight from pending, then a late "accepted" (stays). */
+    EV("order.partially_filled", 120, z, "0.10000000", "199.900000", NULL);
+    EV("order.accepted", 121, z, NULL, NULL, NULL);
+    /* w: cancelled (reason quoted for the array literal), then a fill
+     * event after the terminal one that must not count. */
+    EV("order.accepted", 130, w, NULL, NULL, NULL);
+    EV("order.cancelled", 131, w, NULL, NULL, "\"reason\":\"a\\\"b\\\\c,{}\"");
+    EV("order.filled", 132, w, "0.10000000", "199.800000", NULL);
+    size_t bulk = n;
+
+    /* The trigger: its batch (a seq-only event of the other market) waits
+     * for the lock while the bulk is fetched behind it. */
+    double b0 = batches(), m0 = batched_messages();
+    PGconn *lock = lock_applied_seq();
+    struct outmsg trig = {.topic = E, .market = "BTC-USDT"};
+    order_ev(trig.json, sizeof trig.json, "order.rejected", "BTC-USDT", 1, "1", NULL, NULL,
+             "\"command\":\"cancel\",\"reason\":\"unknown_order\"");
+    produce_all(&trig, 1);
+    wait_consumer_blocked();
+    produce_all(m, bulk);
+    usleep(300000); /* the fetch behind the waiting batch (checked below) */
+    PQfinish(lock);
+
+    expect_order("52", x, "filled", "0.30000000", "600.002000");
+    expect_order("53", y, "filled", "0.30000000", "600.002000");
+    expect_order("52", z, "partially_filled", "0.10000000", "199.900000");
+    expect_order("52", w, "cancelled", "0.00000000", "0.000000");
+    char path[64];
+    snprintf(path, sizeof path, "/v1/orders/%s", w);
+    long st;
+    cJSON *j = get_json("52", path, &st);
+    assert_string_equal(jstr(j, "end_reason"), "a\"b\\c,{}");
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "/v1/orders/%s", x);
+    j = get_json("52", path, &st);
+    assert_string_equal(jstr(j, "average_price"), "2000.006667");
+    cJSON_Delete(j);
+    /* The trigger, then the whole bulk in one batch (one transaction). */
+    assert_true(batches() - b0 == 2.0);
+    assert_true(batched_messages() - m0 == (double)(bulk + 1));
+    assert_int_equal(
+        db_count("SELECT count(*) FROM trades WHERE market = 'ETH-USDT' AND seq IN (110, 114)"), 2);
+
+    /* The same events again in later batches change nothing; a marker
+     * order and trade show they were seen. */
+    n = 0;
+    EV("order.partially_filled", 111, x, "0.10000000", "200.000000", NULL);
+    EV("order.accepted", 101, y, NULL, NULL, NULL);
+    EV("order.accepted", 121, z, NULL, NULL, NULL);
+    EV("order.partially_filled", 120, z, "0.05000000", "99.950000", NULL);
+    TR(110, "2000.000000", "0.10000000", "200.000000");
+    TR(114, "2000.010000", "0.20000000", "400.002000");
+    produce_all(m, n);
+    n = 0;
+    EV("order.accepted", 140, v, NULL, NULL, NULL);
+    TR(141, "1997.000000", "0.01000000", "19.970000");
+    produce_all(m, n);
+#undef EV
+#undef TR
+    expect_order("52", v, "open", "0.00000000", "0.000000");
+    assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "id: 141\n", 10000), 0);
+    expect_order("52", x, "filled", "0.30000000", "600.002000");
+    expect_order("52", z, "partially_filled", "0.10000000", "199.900000");
+    assert_int_equal(db_count("SELECT count(*) FROM trades WHERE market = 'ETH-USDT' AND seq >= 100"),
+                     3);
+    /* Every applied trade went to the stream once, in seq order. */
+    assert_int_equal(count_in(sbuf, "id: 110\n"), 1);
+    assert_int_equal(count_in(sbuf, "id: 114\n"), 1);
+    assert_int_equal(count_in(sbuf, "id: 141\n"), 1);
+    assert_true(strstr(sbuf, "id: 110\n") < strstr(sbuf, "id: 114\n"));
+    close(sse);
+}
+
+static char db_name[128];
+
+/* Cuts trading-api off its database (its connections killed, new ones
+ * refused) or lets it back. */
+static void db_outage(int on)
+{
+    if (!db_name[0]) {
+        PGconn *c = db();
+        snprintf(db_name, sizeof db_name, "%s", PQdb(c));
+        PQfinish(c);
+    }
+    PGconn *a = PQconnectdb(need_env("TEST_PG_ADMIN_URL"));
+    assert_int_equal(PQstatus(a), CONNECTION_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS %s", db_name,
+             on ? "false" : "true");
+    PGresult *r = PQexec(a, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    if (on) {
+        const char *p[] = {db_name};
+        r = PQexecParams(a,
+                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = $1 AND application_name = 'trading-api'",
+                         1, NULL, p, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+    }
+    PQfinish(a);
+}
+
+static double consumed(void)
+{
+    char s[160];
+    double t = 0;
+    snprintf(s, sizeof s, "kafka_consumed_total{topic=\"%s\"}", topic_ev);
+    double v = metric(port, s);
+    t += v > 0 ? v : 0;
+    snprintf(s, sizeof s, "kafka_consumed_total{topic=\"%s\"}", topic_tr);
+    v = metric(port, s);
+    return t + (v > 0 ? v : 0);
+}
+
+/* Waits until the consumer has taken a message more than at c0 into its
+ * batch. With the database down the batch cannot be applied, and the
+ * consumer retries it without polling: messages fetched later (the other
+ * topic's, say) wait for the next batch. Each message matters to the
+ * checks that follow, so whichever went into the stuck batch is tested. */
+static void wait_consumed(double c0)
+{
+    int64_t end = now_ms() + 15000;
+    while (consumed() - c0 < 1 && now_ms() < end)
+        usleep(20000);
+    assert_true(consumed() - c0 >= 1);
+}
+
+/* A database outage in the middle: the batch taken meanwhile is applied
+ * once the database is back, exactly once; and when the process stops
+ * during the outage, the batch's offsets are not committed, so the next
+ * process applies it. */
+static void test_read_model_db_outage(void **state)
+{
+    (void)state;
+    char p[32], q[32], r[32];
+    assert_int_equal(place("54", order_body("o-p", "BTC-USDT", "buy", "30000", "0.01"), p, sizeof p,
+                           NULL, 0),
+                     202);
+    assert_int_equal(place("55", order_body("o-q", "BTC-USDT", "sell", "30000", "0.01"), q,
+                           sizeof q, NULL, 0),
+                     202);
+    assert_int_equal(place("54", order_body("o-r", "BTC-USDT", "buy", "29000", "0.02"), r, sizeof r,
+                           NULL, 0),
+                     202);
+    int sse = sse_open("/v1/markets/BTC-USDT/stream", NULL);
+    assert_true(sse >= 0);
+    static char sbuf[65536];
+    size_t slen = 0;
+    sbuf[0] = 0;
+    assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "200 OK", 5000), 0);
+
+    static struct outmsg m[16];
+    size_t n = 0;
+    const char *E = topic_ev, *T = topic_tr, *M = "BTC-USDT";
+#define EV(type, seq, id, fq, fqt)                                                                 \
+    (m[n].topic = E, m[n].market = M,                                                              \
+     order_ev(m[n].json, sizeof m[n].json, type, M, seq, id, fq, fqt, NULL), n++)
+#define TR(seq, taker, maker)                                                                      \
+    (m[n].topic = T, m[n].market = M,                                                              \
+     trade_ev(m[n].json, sizeof m[n].json, M, seq, "30000.000000", "0.01000000", "300.000000",     \
+              taker, maker),                                                                       \
+     n++)
+    EV("order.accepted", 10, p, NULL, NULL);
+    EV("order.accepted", 11, q, NULL, NULL);
+    TR(12, q, p);
+    EV("order.filled", 13, p, "0.01000000", "300.000000");
+    EV("order.filled", 14, q, "0.01000000", "300.000000");
+    EV("order.filled", 13, p, "0.01000000", "300.000000"); /* duplicate */
+
+    double b0 = batches(), c0 = consumed();
+    db_outage(1);
+    produce_all(m, n);
+    wait_consumed(c0);
+    usleep(300000); /* a few failed attempts */
+    assert_true(batches() == b0); /* nothing could be applied */
+    db_outage(0);
+    expect_order("54", p, "filled", "0.01000000", "300.000000");
+    expect_order("55", q, "filled", "0.01000000", "300.000000");
+    assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "id: 12\n", 10000), 0);
+    assert_int_equal(db_count("SELECT count(*) FROM trades WHERE market = 'BTC-USDT'"), 1);
+    close(sse);
+
+    /* Stopped while the database is down: the batch is not committed. */
+    n = 0;
+    EV("order.accepted", 20, r, NULL, NULL);
+    TR(21, q, r);
+    EV("order.partially_filled", 22, r, "0.01000000", "300.000000");
+    EV("order.accepted", 11, q, NULL, NULL); /* duplicate of the batch before */
+    c0 = consumed();
+    db_outage(1);
+    produce_all(m, n);
+    wait_consumed(c0);
+#undef EV
+#undef TR
+    assert_int_equal(stop_service(svc), 0); /* a clean exit, not killed */
+    svc = -1;
+    db_outage(0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM orders WHERE id = %s AND status = 'pending'",
+             r);
+    assert_int_equal(db_count(sql), 1); /* nothing of it applied */
+    svc = start_svc("after-outage", NULL);
+    expect_order("54", r, "partially_filled", "0.01000000", "300.000000");
+    expect_order("54", p, "filled", "0.01000000", "300.000000");
+    assert_int_equal(db_count("SELECT count(*) FROM trades WHERE market = 'BTC-USDT'"), 2);
+    assert_int_equal(db_count("SELECT seq FROM applied_seq WHERE market = 'BTC-USDT' "
+                              "AND stream = 'events'"),
+                     22);
+}
+
+/* ---- read model cost: a micro-measurement, printed ----------------------
+ *
+ * Pairs of orders (inserted directly) go through accepted, accepted,
+ * trade, filled, filled: 5 messages per pair through devkafka into the
+ * real binary. Once all are applied it prints the batches, the write
+ * transactions (xids), the CPU time of trading-api and of PostgreSQL
+ * (its trading-api backends, and every process of the cluster), and, when
+ * the cluster preloads pg_stat_statements, the read model's statements.
+ * Run alone with TRADING_ITEST_FILTER=test_read_model_cost (any binary:
+ * TEST_BIN_DIR). */
+
+/* utime + stime of a process in ms (0 when gone). */
+static long cpu_ms(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* after "pid (comm)": state is field 3, utime 14, stime 15 */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* CPU ms of the cluster's processes: trading-api's backends, or all. */
+static long pg_cpu_ms(PGconn *c, int trading_only)
+{
+    PGresult *r = PQexec(c, trading_only ? "SELECT pid FROM pg_stat_activity WHERE "
+                                           "application_name = 'trading-api'"
+                                         : "SELECT pid FROM pg_stat_activity WHERE "
+                                           "pid <> pg_backend_pid()");
+    long ms = 0;
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+        ms += cpu_ms(strtol(PQgetvalue(r, i, 0), NULL, 10));
+    PQclear(r);
+    return ms;
+}
+
+/* pair_us 0: everything at once; else a pair every pair_us: the first
+ * order's acceptance, half-way the second's with the trade and both fills
+ * (one matching command), as matching emits them. accepted_only: only the
+ * two acceptances, half-way apart (orders that rest on the book). */
+static void cost_phase(const char *name, struct cm_kafka_producer *prod, long id0, int pairs,
+                       int first_seq, int pair_us, int accepted_only)
+{
+    PGconn *c = db();
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO orders (id, user_id, client_order_id, market, side, type, "
+             "time_in_force, price, quantity) SELECT g, '60', 'cost-' || g, 'BTC-USDT', "
+             "CASE WHEN g %% 2 = 0 THEN 'buy' ELSE 'sell' END, 'limit', 'GTC', 30000000000, "
+             "100000 FROM generate_series(%ld, %ld) g",
+             id0, id0 + 2L * pairs - 1);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    size_t per = accepted_only ? 2 : 5, n = (size_t)pairs * per;
+    struct outmsg *m = calloc(n, sizeof *m);
+    struct cm_kafka_out *o = calloc(n, sizeof *o);
+    assert_true(m && o);
+    int seq = first_seq;
+    for (int k = 0; k < pairs; k++) {
+        char a[24], b2[24];
+        snprintf(a, sizeof a, "%ld", id0 + 2L * k);
+        snprintf(b2, sizeof b2, "%ld", id0 + 2L * k + 1);
+        struct outmsg *x = &m[per * k];
+        x[0].topic = x[1].topic = topic_ev;
+        order_ev(x[0].json, sizeof x[0].json, "order.accepted", "BTC-USDT", seq, a, NULL, NULL,
+                 NULL);
+        order_ev(x[1].json, sizeof x[1].json, "order.accepted", "BTC-USDT", seq + 1, b2, NULL,
+                 NULL, NULL);
+        seq += 5;
+        if (accepted_only)
+            continue;
+        x[2].topic = topic_tr;
+        x[3].topic = x[4].topic = topic_ev;
+        trade_ev(x[2].json, sizeof x[2].json, "BTC-USDT", seq + 2 - 5, "30000.000000", "0.00100000",
+                 "30.000000", b2, a);
+        order_ev(x[3].json, sizeof x[3].json, "order.filled", "BTC-USDT", seq + 3 - 5, a, "0.00100000",
+                 "30.000000", NULL);
+        order_ev(x[4].json, sizeof x[4].json, "order.filled", "BTC-USDT", seq + 4 - 5, b2,
+                 "0.00100000", "30.000000", NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        m[i].market = "BTC-USDT";
+        o[i].topic = m[i].topic;
+        o[i].key = m[i].market;
+        o[i].key_len = strlen(m[i].market);
+        o[i].value = m[i].json;
+        o[i].value_len = strlen(m[i].json);
+    }
+    PQclear(PQexec(c, "SELECT pg_stat_statements_reset()")); /* when loaded */
+    long xid0 = db_scalar(c, "SELECT pg_current_xact_id()::text::bigint");
+    long svc0 = cpu_ms(svc), pgt0 = pg_cpu_ms(c, 1), pga0 = pg_cpu_ms(c, 0);
+    double b0 = batches();
+    int64_t t0 = now_ms();
+    if (pair_us == 0) {
+        assert_int_equal(cm_kafka_produce_wait(prod, o, n, 30000), n);
+    } else {
+        /* On schedule: x[0], half a pair later the rest of the pair. */
+        struct timespec next;
+        clock_gettime(CLOCK_MONOTONIC, &next);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(cm_kafka_produce(prod, &o[i], NULL, NULL), 0);
+            if (i + 1 < n && (i + 1) % per != 0 && (i + 1) % per != 1)
+                continue; /* the rest of the pair goes together */
+            next.tv_nsec += pair_us * 500L;
+            while (next.tv_nsec >= 1000000000L) {
+                next.tv_nsec -= 1000000000L;
+                next.tv_sec++;
+            }
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        }
+        assert_int_equal(cm_kafka_producer_flush(prod, 30000), 0);
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM applied_seq WHERE market = 'BTC-USDT' AND "
+             "((stream = 'events' AND seq >= %d) OR (stream = 'trades' AND seq >= %d))",
+             accepted_only ? seq - 4 : seq - 1, accepted_only ? 0 : seq - 3);
+    int64_t end = now_ms() + 60000;
+    while (db_scalar(c, sql) < 2 && now_ms() < end)
+        usleep(5000);
+    int64_t took = now_ms() - t0;
+    long svc1 = cpu_ms(svc), pgt1 = pg_cpu_ms(c, 1), pga1 = pg_cpu_ms(c, 0);
+    long xid1 = db_scalar(c, "SELECT pg_current_xact_id()::text::bigint");
+    double nb = batches() - b0;
+    printf("# read model cost (%s): %d orders, %zu messages applied in %lld ms: %.0f batches, "
+           "%ld write transactions; CPU ms: trading-api %ld, PostgreSQL %ld (trading-api's "
+           "backends %ld)\n",
+           name, 2 * pairs, n, (long long)took, nb, xid1 - xid0 - 1, svc1 - svc0, pga1 - pga0,
+           pgt1 - pgt0);
+    r = PQexec(c, "SELECT calls, round(total_exec_time::numeric, 1), rows, left(regexp_replace("
+                  "query, '\\s+', ' ', 'g'), 60) FROM pg_stat_statements WHERE query NOT LIKE "
+                  "'%pg_stat%' AND query NOT LIKE '%pg_current_xact_id%' "
+                  "ORDER BY total_exec_time DESC LIMIT 4");
+    for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+        printf("#   pg_stat_statements: calls %s, exec %s ms, rows %s: %s\n", PQgetvalue(r, i, 0),
+               PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+    PQclear(r);
+    fflush(stdout);
+    assert_int_equal(db_scalar(c, sql), 2);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM orders WHERE id BETWEEN %ld AND %ld AND status = '%s' "
+             "AND filled_quantity = %d",
+             id0, id0 + 2L * pairs - 1, accepted_only ? "open" : "filled",
+             accepted_only ? 0 : 100000);
+    assert_int_equal(db_scalar(c, sql), 2 * pairs);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM trades WHERE market = 'BTC-USDT' AND seq BETWEEN %d AND %d",
+             first_seq, seq);
+    assert_int_equal(db_scalar(c, sql), accepted_only ? 0 : pairs);
+    /* Batched: far fewer transactions than messages (TRADING_ITEST_MEASURE
+     * skips this, to measure a binary from before the batches). */
+    if (!getenv("TRADING_ITEST_MEASURE"))
+        assert_true(nb >= 1 && nb * 2 <= (double)n + (accepted_only ? n : 0));
+    PQfinish(c);
+    free(m);
+    free(o);
+}
+
+static void test_read_model_cost(void **state)
+{
+    (void)state;
+    char err[256];
+    struct cm_kafka_config kc = {.brokers = need_env("TEST_KAFKA_BROKERS"),
+                                 .client_id = "itest-trading-cost",
+                                 .props = "linger.ms=0"};
+    struct cm_kafka_producer *prod = cm_kafka_producer_open(&kc, err, sizeof err);
+    assert_non_null(prod);
+    const char *topics[] = {topic_ev, topic_tr, NULL};
+    cm_kafka_producer_prepare(prod, topics, 5000);
+    /* Run alone, the service's group join comes first: wait it out. */
+    char ev[512];
+    order_ev(ev, sizeof ev, "order.rejected", "BTC-USDT", 999, "1", NULL, NULL,
+             "\"command\":\"cancel\"");
+    produce(topic_ev, "BTC-USDT", ev);
+    int64_t end = now_ms() + 20000;
+    while (db_count("SELECT count(*) FROM applied_seq WHERE market = 'BTC-USDT' AND "
+                    "stream = 'events' AND seq >= 999") < 1 &&
+           now_ms() < end)
+        usleep(20000);
+    /* A backlog at once (after a restart or an outage)... */
+    cost_phase("backlog", prod, 900000000L, 500, 1000, 0, 0);
+    /* ...1,000 orders/s, a crossing pair every 2 ms... */
+    cost_phase("1000 orders/s, crossing", prod, 900100000L, 500, 100000, 2000, 0);
+    /* ...and 1,000 orders/s that rest on the book: one event each. */
+    cost_phase("1000 orders/s, resting", prod, 900200000L, 500, 200000, 2000, 1);
+    cm_kafka_producer_close(prod, 5000);
+}
+
+/* Whatever happened, later tests get their database and a service. */
+static int outage_teardown(void **state)
+{
+    (void)state;
+    db_outage(0);
+    if (svc < 0)
+        svc = start_svc("after-outage-teardown", NULL);
+    return 0;
+}
+
 static void test_risk_down_breaker(void **state)
 {
     (void)state;
@@ -1051,11 +1653,17 @@ int main(void)
         cmocka_unit_test(test_wallet_insufficient_and_slow),
         cmocka_unit_test(test_other_user_and_cancel),
         cmocka_unit_test(test_read_model),
+        cmocka_unit_test(test_read_model_batch),
+        cmocka_unit_test_teardown(test_read_model_db_outage, outage_teardown),
+        cmocka_unit_test(test_read_model_cost),
         cmocka_unit_test(test_risk_down_breaker),
         cmocka_unit_test(test_crash_after_commit),
         cmocka_unit_test(test_crash_after_hold),
         cmocka_unit_test(test_crash_after_publish),
         cmocka_unit_test(test_kill_during_burst),
     };
+    /* TRADING_ITEST_FILTER: run only the tests matching a pattern. */
+    if (getenv("TRADING_ITEST_FILTER"))
+        cmocka_set_test_filter(getenv("TRADING_ITEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }
