@@ -30,9 +30,9 @@ void trading_metrics_init(void)
     trading_m.outbox_age =
         cm_metric_gauge("trading_outbox_oldest_age_seconds",
                         "Age of the oldest unpublished outbox row, seconds (0 when empty).", NULL);
-    trading_m.read_batches = cm_metric_counter(
-        "trading_read_model_batches_total",
-        "Read model batches applied (one transaction each).", NULL);
+    trading_m.read_batches =
+        cm_metric_counter("trading_read_model_batches_total",
+                          "Read model batches applied (one transaction each).", NULL);
     trading_m.read_messages = cm_metric_counter(
         "trading_read_model_messages_total",
         "Order events and trades in the applied read model batches (duplicates included).", NULL);

@@ -405,16 +405,18 @@ static const struct stmt stmts[SQL_COUNT] = {
                                          "SELECT CASE WHEN EXISTS (SELECT 1 FROM a) "
                                          "THEN '{1}'::bigint[] ELSE '{}' END",
                    11},
-    [SQL_APPLY_EVENTS] = {"trading_apply_events",
-                          "WITH " EV_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7") ", " ADVANCE(
-                              "SELECT market, 'events' AS stream, seq FROM ev") ", " EV_APPLY
-                          " SELECT '{}'::bigint[]",
-                          7},
+    [SQL_APPLY_EVENTS] =
+        {"trading_apply_events",
+         "WITH " EV_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7") ", " ADVANCE(
+             "SELECT market, 'events' AS stream, seq FROM ev") ", " EV_APPLY
+                                                               " SELECT '{}'::bigint[]",
+         7},
     [SQL_APPLY_TRADES] = {"trading_apply_trades",
                           "WITH " TR_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9",
-                                          "$10", "$11") ", " ADVANCE(
-                              "SELECT market, 'trades' AS stream, seq FROM tr") ", " TR_APPLY
-                          " SELECT " TR_APPLIED,
+                                          "$10",
+                                          "$11") ", " ADVANCE("SELECT market, 'trades' AS stream, "
+                                                              "seq FROM tr") ", " TR_APPLY
+                                                                             " SELECT " TR_APPLIED,
                           11},
     [SQL_APPLY_BOTH] = {"trading_apply_both",
                         "WITH " EV_ROWS("$1", "$2", "$3", "$4", "$5", "$6", "$7") ", " TR_ROWS(
@@ -422,7 +424,7 @@ static const struct stmt stmts[SQL_COUNT] = {
                             "$18") ", " ADVANCE("SELECT market, 'events' AS stream, seq FROM ev "
                                                 "UNION ALL SELECT market, 'trades', seq FROM "
                                                 "tr") ", " EV_APPLY ", " TR_APPLY
-                        " SELECT " TR_APPLIED,
+                                                      " SELECT " TR_APPLIED,
                         18},
     /* Marks the previous batch's acknowledged rows ($2) published and
      * takes the next unpublished rows, counting the attempt, in one
@@ -1082,9 +1084,9 @@ static int one_trade(const struct trade_event *x, char (*buf)[24], const char **
     const int64_t n[] = {x->seq, x->ts_us, x->price, x->qty, x->quote};
     for (size_t i = 0; i < 5; i++)
         snprintf(buf[i], sizeof buf[i], "%lld", (long long)n[i]);
-    const char *v[TR_N] = {x->market, buf[0], x->id,         x->ts,
-                           buf[1],    buf[2], buf[3],        buf[4],
-                           x->taker_side, x->taker_order_id, x->maker_order_id};
+    const char *v[TR_N] = {x->market,        buf[0], x->id,  x->ts,         buf[1],
+                           buf[2],           buf[3], buf[4], x->taker_side, x->taker_order_id,
+                           x->maker_order_id};
     memcpy(p, v, sizeof v);
     return SQL_TRADE;
 }

@@ -260,9 +260,8 @@ struct trade_event {
  * statement, so one transaction: with the same result as applying them one
  * by one in that order. Per (market, stream) the last applied seq is kept
  * with the effects; an event at or below it, or at or below an earlier
- * event of its (market, stream) in the batch, is skipped. ST_OK with trade_applied[i] = 1 for the trades
- * applied now (0: seen before), or ST_ERR with nothing applied (retry the
- * same batch). */
+ * event of its (market, stream) in the batch, is skipped. ST_OK with trade_applied[i] = 1 for the
+ * trades applied now (0: seen before), or ST_ERR with nothing applied (retry the same batch). */
 int store_apply_batch(const struct order_event *ev, size_t nev, const struct trade_event *tr,
                       size_t ntr, unsigned char *trade_applied);
 

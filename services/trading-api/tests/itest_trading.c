@@ -840,10 +840,11 @@ static void order_ev(char *buf, size_t n, const char *type, const char *market, 
     if (fq)
         snprintf(fills, sizeof fills, ",\"filled_quantity\":\"%s\",\"filled_quote\":\"%s\"", fq,
                  fqt);
-    snprintf(buf, n,
-             "{\"type\":\"%s\",\"version\":1,\"id\":\"%s:%d\",\"ts\":\"2026-11-21T13:00:00.000000Z\","
-             "\"market\":\"%s\",\"seq\":%d,\"order_id\":\"%s\",\"user_id\":\"52\"%s%s%s}",
-             type, market, seq, market, seq, order_id, fills, extra ? "," : "", extra ? extra : "");
+    snprintf(
+        buf, n,
+        "{\"type\":\"%s\",\"version\":1,\"id\":\"%s:%d\",\"ts\":\"2026-11-21T13:00:00.000000Z\","
+        "\"market\":\"%s\",\"seq\":%d,\"order_id\":\"%s\",\"user_id\":\"52\"%s%s%s}",
+        type, market, seq, market, seq, order_id, fills, extra ? "," : "", extra ? extra : "");
 }
 
 static void trade_ev(char *buf, size_t n, const char *market, int seq, const char *price,
@@ -965,21 +966,21 @@ static void test_read_model_batch(void **state)
 {
     (void)state;
     char x[32], y[32], z[32], w[32], v[32];
-    assert_int_equal(place("52", order_body("b-x", "ETH-USDT", "buy", "2000", "0.3"), x, sizeof x,
-                           NULL, 0),
-                     202);
-    assert_int_equal(place("53", order_body("b-y", "ETH-USDT", "sell", "2000", "0.3"), y, sizeof y,
-                           NULL, 0),
-                     202);
-    assert_int_equal(place("52", order_body("b-z", "ETH-USDT", "buy", "1999", "0.2"), z, sizeof z,
-                           NULL, 0),
-                     202);
-    assert_int_equal(place("52", order_body("b-w", "ETH-USDT", "buy", "1998", "0.1"), w, sizeof w,
-                           NULL, 0),
-                     202);
-    assert_int_equal(place("52", order_body("b-v", "ETH-USDT", "buy", "1997", "0.1"), v, sizeof v,
-                           NULL, 0),
-                     202);
+    assert_int_equal(
+        place("52", order_body("b-x", "ETH-USDT", "buy", "2000", "0.3"), x, sizeof x, NULL, 0),
+        202);
+    assert_int_equal(
+        place("53", order_body("b-y", "ETH-USDT", "sell", "2000", "0.3"), y, sizeof y, NULL, 0),
+        202);
+    assert_int_equal(
+        place("52", order_body("b-z", "ETH-USDT", "buy", "1999", "0.2"), z, sizeof z, NULL, 0),
+        202);
+    assert_int_equal(
+        place("52", order_body("b-w", "ETH-USDT", "buy", "1998", "0.1"), w, sizeof w, NULL, 0),
+        202);
+    assert_int_equal(
+        place("52", order_body("b-v", "ETH-USDT", "buy", "1997", "0.1"), v, sizeof v, NULL, 0),
+        202);
     int sse = sse_open("/v1/markets/ETH-USDT/stream", NULL);
     assert_true(sse >= 0);
     static char sbuf[65536];
@@ -1071,8 +1072,8 @@ static void test_read_model_batch(void **state)
     assert_int_equal(sse_wait(sse, sbuf, sizeof sbuf, &slen, "id: 141\n", 10000), 0);
     expect_order("52", x, "filled", "0.30000000", "600.002000");
     expect_order("52", z, "partially_filled", "0.10000000", "199.900000");
-    assert_int_equal(db_count("SELECT count(*) FROM trades WHERE market = 'ETH-USDT' AND seq >= 100"),
-                     3);
+    assert_int_equal(
+        db_count("SELECT count(*) FROM trades WHERE market = 'ETH-USDT' AND seq >= 100"), 3);
     /* Every applied trade went to the stream once, in seq order. */
     assert_int_equal(count_in(sbuf, "id: 110\n"), 1);
     assert_int_equal(count_in(sbuf, "id: 114\n"), 1);
@@ -1145,15 +1146,15 @@ static void test_read_model_db_outage(void **state)
 {
     (void)state;
     char p[32], q[32], r[32];
-    assert_int_equal(place("54", order_body("o-p", "BTC-USDT", "buy", "30000", "0.01"), p, sizeof p,
-                           NULL, 0),
-                     202);
-    assert_int_equal(place("55", order_body("o-q", "BTC-USDT", "sell", "30000", "0.01"), q,
-                           sizeof q, NULL, 0),
-                     202);
-    assert_int_equal(place("54", order_body("o-r", "BTC-USDT", "buy", "29000", "0.02"), r, sizeof r,
-                           NULL, 0),
-                     202);
+    assert_int_equal(
+        place("54", order_body("o-p", "BTC-USDT", "buy", "30000", "0.01"), p, sizeof p, NULL, 0),
+        202);
+    assert_int_equal(
+        place("55", order_body("o-q", "BTC-USDT", "sell", "30000", "0.01"), q, sizeof q, NULL, 0),
+        202);
+    assert_int_equal(
+        place("54", order_body("o-r", "BTC-USDT", "buy", "29000", "0.02"), r, sizeof r, NULL, 0),
+        202);
     int sse = sse_open("/v1/markets/BTC-USDT/stream", NULL);
     assert_true(sse >= 0);
     static char sbuf[65536];
@@ -1183,7 +1184,7 @@ static void test_read_model_db_outage(void **state)
     db_outage(1);
     produce_all(m, n);
     wait_consumed(c0);
-    usleep(300000); /* a few failed attempts */
+    usleep(300000);               /* a few failed attempts */
     assert_true(batches() == b0); /* nothing could be applied */
     db_outage(0);
     expect_order("54", p, "filled", "0.01000000", "300.000000");
@@ -1295,8 +1296,8 @@ static void cost_phase(const char *name, struct cm_kafka_producer *prod, long id
         x[0].topic = x[1].topic = topic_ev;
         order_ev(x[0].json, sizeof x[0].json, "order.accepted", "BTC-USDT", seq, a, NULL, NULL,
                  NULL);
-        order_ev(x[1].json, sizeof x[1].json, "order.accepted", "BTC-USDT", seq + 1, b2, NULL,
-                 NULL, NULL);
+        order_ev(x[1].json, sizeof x[1].json, "order.accepted", "BTC-USDT", seq + 1, b2, NULL, NULL,
+                 NULL);
         seq += 5;
         if (accepted_only)
             continue;
@@ -1304,8 +1305,8 @@ static void cost_phase(const char *name, struct cm_kafka_producer *prod, long id
         x[3].topic = x[4].topic = topic_ev;
         trade_ev(x[2].json, sizeof x[2].json, "BTC-USDT", seq + 2 - 5, "30000.000000", "0.00100000",
                  "30.000000", b2, a);
-        order_ev(x[3].json, sizeof x[3].json, "order.filled", "BTC-USDT", seq + 3 - 5, a, "0.00100000",
-                 "30.000000", NULL);
+        order_ev(x[3].json, sizeof x[3].json, "order.filled", "BTC-USDT", seq + 3 - 5, a,
+                 "0.00100000", "30.000000", NULL);
         order_ev(x[4].json, sizeof x[4].json, "order.filled", "BTC-USDT", seq + 4 - 5, b2,
                  "0.00100000", "30.000000", NULL);
     }
